@@ -1,0 +1,342 @@
+/*
+ * mring — a circular ring in a huge file, shared between processes via mmap.
+ *
+ * A ring file holds a control block and a data region of `capacity` bytes.
+ * One producer appends to a logical stream of 64-bit byte positions that
+ * only grow; any number of consumers (up to a fixed maximum chosen at
+ * creation) read it. Position p lives at file offset
+ * data_offset + (p mod capacity). Each process maps only windows of the
+ * stream; a window that crosses the end of the data region is built from
+ * two mappings placed back to back, so every reservation and every record
+ * is one contiguous pointer, at any position.
+ *
+ * Note about concurrency
+ * ----------------------
+ * - One producer per ring, enforced with an open-file-description lock that
+ *   dies with its process: a second mring_open(MRING_PRODUCER) anywhere
+ *   gets -EBUSY. Consumers each hold a slot in the control block, also
+ *   guarded by such a lock.
+ * - A handle (struct mring *) is used by one thread at a time. Different
+ *   handles, in the same or other processes, are independent. Handles are
+ *   not inherited across fork(): open the ring again in the child.
+ * - mring_reserve/mring_commit (producer) and mring_peek/mring_release
+ *   (consumer) make no system call, take no lock and allocate nothing in
+ *   the common case. They enter the kernel only to change window (at most
+ *   once per window of bytes), and to sleep or wake a peer that sleeps on
+ *   a futex in the shared control block.
+ * - Back-pressure mode (default): the producer waits while the slowest
+ *   durable consumer is a whole capacity behind. Overwrite mode
+ *   (MRING_F_OVERWRITE): it never waits; old data is overwritten and a
+ *   consumer that falls behind is told how much it lost (MRING_ELAPPED).
+ *   Observers (consumers opened without a name) never hold the producer
+ *   back, in either mode, and may be lapped.
+ *
+ * Errors: every function returns 0 (or a count) on success and a negative
+ * errno value or one of the MRING_E* codes below on failure;
+ * mring_strerror() describes both kinds.
+ */
+#ifndef MRING_H
+#define MRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MRING_STATIC)
+#define MRING_API
+#elif defined(MRING_BUILDING)
+#define MRING_API __attribute__((visibility("default")))
+#else
+#define MRING_API
+#endif
+
+#define MRING_VERSION_MAJOR 0
+#define MRING_VERSION_MINOR 1
+#define MRING_VERSION_PATCH 0
+#define MRING_VERSION_STRING "0.1.0"
+
+/* Ring file format version written by this library. */
+#define MRING_FORMAT_VERSION 1
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Conditions errno cannot name. All are negative and below -1000, so they
+ * never collide with -errno values.
+ */
+#define MRING_ERRNO_MAP(X)                                                    \
+	X(EBADMAGIC, -1001, "not an mring file (bad magic number)")           \
+	X(EVERSION, -1002, "unsupported mring format version")                \
+	X(ECHECKSUM, -1003, "ring header checksum mismatch (corrupt header)") \
+	X(ECORRUPT, -1004, "ring control block is inconsistent (corrupt)")    \
+	X(ETRUNCATED, -1005, "ring file is shorter than its header says")     \
+	X(EGEOMETRY, -1006,                                                   \
+	  "ring geometry not usable here (page size or address space)")      \
+	X(ELAPPED, -1007, "consumer was lapped by the producer; data lost")   \
+	X(EROLE, -1008, "operation not allowed for this handle's role")       \
+	X(ENOSLOT, -1009, "all consumer slots of the ring are in use")
+
+enum {
+#define MRING__ENUM(name, val, msg) MRING_##name = (val),
+	MRING_ERRNO_MAP(MRING__ENUM)
+#undef MRING__ENUM
+};
+
+/*
+ * Message for an error returned by any mring function: an MRING_E* code or
+ * a negative errno value (positive errno values are accepted too). Never
+ * returns NULL; the string is static.
+ */
+MRING_API const char *mring_strerror(int err);
+
+/* "MAJOR.MINOR.PATCH" of the library actually loaded. */
+MRING_API const char *mring_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Fixed at creation, stored in the file. */
+#define MRING_F_RECORDS (1u << 0)   /* framed records instead of bytes */
+#define MRING_F_OVERWRITE (1u << 1) /* flight recorder: never wait */
+#define MRING_F_CRC (1u << 2)       /* records carry a CRC32C */
+/* Creation-time actions, not stored. */
+#define MRING_F_PREALLOC (1u << 8) /* fallocate the data region */
+
+/* Where a consumer that has no stored position starts. */
+enum mring_start {
+	MRING_START_OLDEST = 0, /* oldest data still in the ring */
+	MRING_START_NEWEST = 1, /* only data produced from now on */
+};
+
+#define MRING_NAME_MAX 31 /* longest consumer name, bytes */
+
+/*
+ * Creation and open parameters. An all-zero struct means "defaults";
+ * mring_config_init() writes them out explicitly.
+ */
+struct mring_config {
+	uint64_t capacity;   /* data bytes; multiple of the page size.
+	                        Create only. Default 1 GiB. */
+	uint32_t window;     /* window bytes; 0 = the file's (create:
+	                        library default, 64 MiB, clamped) */
+	uint32_t max_record; /* largest reservation/record; create only.
+	                        0 = 1 MiB, clamped to capacity / 4 */
+	unsigned flags;      /* MRING_F_* */
+	uint32_t max_consumers; /* consumer slots; create only. 0 = 32 */
+	const char *consumer_name; /* open, consumer: durable name; NULL =
+	                              observer (never holds producer back) */
+	int start;                 /* open, consumer: enum mring_start */
+	unsigned mode;             /* create: file permissions, 0 = 0600 */
+	uint32_t reserved_[8];     /* zero */
+};
+
+/* Fill *cfg with the defaults (the same as an all-zero struct). */
+MRING_API void mring_config_init(struct mring_config *cfg);
+
+/* ------------------------------------------------------------------ */
+/* Lifetime                                                            */
+/* ------------------------------------------------------------------ */
+
+enum mring_role {
+	MRING_PRODUCER = 1,
+	MRING_CONSUMER = 2,
+};
+
+/*
+ * Create a new ring file at `path` (cfg may be NULL for defaults). Mode
+ * (bytes or records, back-pressure or overwrite) is fixed here. The file is
+ * sparse unless MRING_F_PREALLOC is given. Returns 0, -EEXIST if the path
+ * exists, -EINVAL for a bad geometry, -ENOSPC if preallocation fails (the
+ * file is removed), or another -errno from the file system.
+ */
+MRING_API int mring_create(const char *path, const struct mring_config *cfg);
+
+struct mring;
+
+/*
+ * Open a ring as producer or consumer. cfg may be NULL. On success stores a
+ * handle in *out and returns 0. Errors: -ENOENT, -EACCES, -EBUSY (another
+ * live producer, or a durable consumer of that name is already attached),
+ * MRING_ENOSLOT, MRING_EBADMAGIC, MRING_EVERSION, MRING_ECHECKSUM,
+ * MRING_ECORRUPT, MRING_ETRUNCATED, MRING_EGEOMETRY, -ENOMEM.
+ *
+ * A producer that opens a ring whose previous producer died resumes the
+ * stream after the last committed byte; if the machine rebooted since, it
+ * keeps only what mring_sync() made durable (records: what verifies).
+ * A named consumer resumes at its stored position.
+ */
+MRING_API int mring_open(const char *path, int role,
+                         const struct mring_config *cfg, struct mring **out);
+
+/*
+ * Close a handle; NULL is accepted. A producer marks the stream ended
+ * (consumers then read the rest and get 0 from mring_peek). An observer
+ * frees its slot; a durable consumer keeps its slot and position.
+ */
+MRING_API void mring_close(struct mring *r);
+
+/* ------------------------------------------------------------------ */
+/* Producer                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Reserve `len` contiguous writable bytes (1 <= len <= max_record) at the
+ * head of the stream and store a pointer to them in *ptr. The pointer is
+ * valid until the next mring_reserve, mring_commit or mring_close on this
+ * handle. Reserving again without commit replaces the reservation.
+ *
+ * timeout_ms: -1 waits as long as it takes, 0 tries once, > 0 waits at
+ * most that long. Returns 0, -EAGAIN (timeout 0, ring full), -ETIMEDOUT,
+ * -EMSGSIZE (len > max_record or 0), MRING_EROLE, or an -errno from
+ * mapping the window (-ENOMEM, -ENOSPC...). Overwrite mode never waits.
+ */
+MRING_API int mring_reserve(struct mring *r, size_t len, void **ptr,
+                            int timeout_ms);
+
+/*
+ * Publish the first `len` bytes of the current reservation (in record
+ * mode: as one record of `len` bytes). len 0 publishes nothing and drops
+ * the reservation. Wakes sleeping consumers. Returns 0, -EINVAL (no
+ * reservation, or len larger than it), MRING_EROLE.
+ */
+MRING_API int mring_commit(struct mring *r, size_t len);
+
+/*
+ * Copy `len` bytes in: byte mode may split them over several
+ * reservations; record mode writes one record (len <= max_record).
+ * Returns len, or a negative error as mring_reserve. In byte mode a
+ * timeout after part was written returns the part's length.
+ */
+MRING_API ssize_t mring_write(struct mring *r, const void *buf, size_t len,
+                              int timeout_ms);
+
+/*
+ * Make everything committed so far durable: data first, then the control
+ * block. Any role may call it. Returns 0 or -errno (-EIO...).
+ */
+MRING_API int mring_sync(struct mring *r);
+
+/* ------------------------------------------------------------------ */
+/* Consumer                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Point *ptr at the oldest unread data. Byte mode: returns how many bytes
+ * are readable contiguously (at least 1). Record mode: returns the length
+ * of exactly one whole record (records are never empty).
+ * The pointer is valid until the next mring_peek, mring_release or
+ * mring_close on this handle (read-only memory).
+ *
+ * Returns 0 when the producer has closed the ring and everything was read.
+ * Returns MRING_ELAPPED once when the producer overwrote data this consumer
+ * had not read; the loss is added to the stats (lost_bytes, lost_records)
+ * and the next peek continues at the oldest intact data. Also -EAGAIN,
+ * -ETIMEDOUT (see mring_reserve for timeout_ms), MRING_EROLE.
+ *
+ * In overwrite mode the producer may overwrite data while you read it
+ * through the pointer; mring_release() then reports MRING_ELAPPED, and
+ * what you read must be discarded.
+ */
+MRING_API ssize_t mring_peek(struct mring *r, const void **ptr,
+                             int timeout_ms);
+
+/*
+ * Done with `len` bytes from the last peek (record mode: len is ignored
+ * and the current record is released). Returns 0, -EINVAL (more than was
+ * peeked), MRING_ELAPPED (overwrite: the data was overwritten while it was
+ * read; the loss is counted), MRING_EROLE.
+ */
+MRING_API int mring_release(struct mring *r, size_t len);
+
+/*
+ * Copy out up to `len` bytes (byte mode) or one record (record mode;
+ * -EMSGSIZE if it does not fit, and the record stays unread). Returns the
+ * count, 0 at end of stream, or a negative error as mring_peek.
+ */
+MRING_API ssize_t mring_read(struct mring *r, void *buf, size_t len,
+                             int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* Statistics and inspection                                           */
+/* ------------------------------------------------------------------ */
+
+/* Counters are for this handle since it was opened, unless noted. */
+struct mring_stats {
+	uint64_t bytes_produced;   /* producer: bytes committed */
+	uint64_t records_produced; /* producer: commits (records) */
+	uint64_t bytes_consumed;   /* consumer: bytes released */
+	uint64_t records_consumed; /* consumer: releases (records) */
+	uint64_t bytes_lost;       /* consumer: overwritten before read */
+	uint64_t records_lost;     /* consumer: records overwritten */
+	uint64_t lapped;           /* consumer: MRING_ELAPPED reports */
+	uint64_t producer_waits;   /* producer: waits because ring full */
+	uint64_t consumer_waits;   /* consumer: waits because ring empty */
+	uint64_t windows_mapped;   /* windows mapped by this handle */
+	uint64_t lag;              /* consumer: head - own position, now */
+	uint64_t head;             /* ring: producer position, now */
+	uint64_t tail;             /* ring: oldest valid position, now */
+	uint64_t position;         /* this handle: own position */
+	uint64_t capacity;
+	uint64_t reserved_[16];
+};
+
+/* Fill *st for this handle. Any role. Returns 0. */
+MRING_API int mring_stats(struct mring *r, struct mring_stats *st);
+
+/* One consumer slot as seen by mring_inspect(). */
+struct mring_consumer_info {
+	char name[MRING_NAME_MAX + 1]; /* "" for an observer */
+	uint64_t position;
+	int durable; /* 1: named, holds back the producer */
+	int alive;   /* 1: a process has it open now */
+	pid_t pid;   /* last process that opened it */
+};
+
+/* A ring file's header and state, read without attaching to the ring. */
+struct mring_info {
+	uint32_t format_version;
+	unsigned flags; /* MRING_F_RECORDS, _OVERWRITE, _CRC */
+	uint64_t capacity;
+	uint64_t data_offset;
+	uint64_t file_size;
+	uint32_t window;
+	uint32_t max_record;
+	uint32_t max_consumers;
+	uint32_t consumers; /* slots in use */
+	uint64_t head;      /* producer position */
+	uint64_t tail;      /* oldest valid position */
+	uint64_t synced;    /* position known durable */
+	int producer_alive; /* a producer has it open now */
+	int eof;            /* the last producer closed the stream */
+	pid_t producer_pid; /* last producer's pid */
+	uint64_t created_ns; /* CLOCK_REALTIME at creation */
+};
+
+/*
+ * Validate the ring file at `path` and describe it without joining it.
+ * Fills *info, and up to `ncons` entries of `cons` (may be NULL when
+ * ncons is 0). Returns the number of consumer slots in use (which may be
+ * more than ncons), or an error as mring_open.
+ */
+MRING_API int mring_inspect(const char *path, struct mring_info *info,
+                            struct mring_consumer_info *cons,
+                            unsigned ncons);
+
+/*
+ * Detach the durable consumer `name` from the ring at `path`, so that it no
+ * longer holds the producer back. Returns 0, -ENOENT (no such consumer),
+ * -EBUSY (it is open in a live process), or an error as mring_open.
+ */
+MRING_API int mring_consumer_remove(const char *path, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MRING_H */

@@ -1,0 +1,393 @@
+/*
+ * Consumers: peek/release at their own position, lapping detection against
+ * the producer's oldest-valid mark, and slot registration in the control
+ * block (durable named consumers and observers).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define REGISTRY_LOCK 65536 /* byte locked while slots are claimed/freed */
+
+static uint64_t slot_lock(int i)
+{
+	return 1 + (uint64_t)i;
+}
+
+/* Can this consumer's data be overwritten under it? */
+static bool may_lap(const struct mring *r)
+{
+	return r->overwrite || !r->durable;
+}
+
+int mring__seq_at_head(struct mring *r, uint64_t *head, uint64_t *seq)
+{
+	for (;;) {
+		/*
+		 * The producer stores head_seq, then head. Reading head on
+		 * both sides of head_seq bounds head_seq to the record at h
+		 * (S) or the one after (S + 1): the header tells which.
+		 * Pairs with the release (seq_cst) store of head in commit.
+		 */
+		uint64_t h = mring__load_acquire(&r->ctl->head);
+		uint64_t s = mring__load_acquire(&r->ctl->head_seq);
+		if (mring__load_acquire(&r->ctl->head) != h)
+			continue;
+		if (s > 0) {
+			int rc = mring__window(r, h);
+			if (rc < 0)
+				return rc;
+			const struct mring__rec *hd =
+				(const void *)mring__at(r, h);
+			if (mring__rec_valid(r, hd, s - 1))
+				s--;
+		}
+		*head = h;
+		*seq = s;
+		return 0;
+	}
+}
+
+/* Record number of the record at r->pos, if it can be known now. */
+static int learn_seq(struct mring *r)
+{
+	uint64_t h, s;
+	int rc;
+
+	if (!r->records)
+		return 0;
+	h = mring__load_acquire(&r->ctl->head);
+	if (r->pos < h) {
+		rc = mring__window(r, r->pos);
+		if (rc < 0)
+			return rc;
+		const struct mring__rec *hd =
+			(const void *)mring__at(r, r->pos);
+		bool ok = mring__rec_valid(r, hd, UINT64_MAX);
+		uint64_t seq = hd->seq;
+		/* Only trust the header if it was not overwritten meanwhile. */
+		mring__fence_acquire();
+		if (ok && mring__load_relaxed(&r->ctl->tail) <= r->pos) {
+			r->rseq = seq;
+			r->rseq_known = true;
+		}
+		return 0;
+	}
+	rc = mring__seq_at_head(r, &h, &s);
+	if (rc < 0)
+		return rc;
+	if (h == r->pos) {
+		r->rseq = s;
+		r->rseq_known = true;
+	}
+	return 0;
+}
+
+static void publish_pos(struct mring *r)
+{
+	struct mring__slot *s = &r->ctl->slots[r->slot];
+
+	r->st.position = r->pos;
+	mring__store_relaxed(&s->seq, r->rseq);
+	if (may_lap(r)) {
+		/* Nobody waits on observers: pairs with mring__rescan. */
+		mring__store_release(&s->pos, r->pos);
+		return;
+	}
+	/* Pairs with the producer's rescan, and its sleep in mring__wait. */
+	mring__store_seqcst(&s->pos, r->pos);
+	mring__wake(&r->ctl->space_futex);
+}
+
+/* The producer overwrote data below r->pos: jump to the oldest intact. */
+static int lapped(struct mring *r)
+{
+	uint64_t t, s = 0;
+	int rc;
+
+	for (;;) {
+		t = mring__load_acquire(&r->ctl->tail);
+		if (!r->records)
+			break;
+		uint64_t h;
+		rc = mring__seq_at_head(r, &h, &s);
+		if (rc < 0)
+			return rc;
+		if (t == h)
+			break;
+		rc = mring__window(r, t);
+		if (rc < 0)
+			return rc;
+		const struct mring__rec *hd = (const void *)mring__at(r, t);
+		bool ok = mring__rec_valid(r, hd, UINT64_MAX);
+		s = hd->seq;
+		/* Seqlock-style: the header is only good if tail held still. */
+		mring__fence_acquire();
+		if (mring__load_relaxed(&r->ctl->tail) != t)
+			continue;
+		if (!ok)
+			return MRING_ECORRUPT;
+		break;
+	}
+	r->st.lapped++;
+	r->st.bytes_lost += t - r->pos;
+	if (r->records && r->rseq_known && s > r->rseq)
+		r->st.records_lost += s - r->rseq;
+	r->pos = t;
+	r->rseq = s;
+	r->rseq_known = r->records;
+	r->peeked = 0;
+	publish_pos(r);
+	return MRING_ELAPPED;
+}
+
+static bool data_ready(struct mring *r)
+{
+	return mring__load_seqcst(&r->ctl->head) != r->pos ||
+	       mring__load_acquire(&r->ctl->eof);
+}
+
+ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
+{
+	int64_t deadline = -2;
+	int rc;
+
+	if (mring__unlikely(r->role != MRING_CONSUMER))
+		return MRING_EROLE;
+	for (;;) {
+		uint64_t head = r->seen_head;
+		if (head == r->pos) {
+			/* Pairs with the seq_cst store of head in commit. */
+			head = r->seen_head = mring__load_acquire(&r->ctl->head);
+		}
+		if (mring__unlikely(head == r->pos)) {
+			/* eof is stored after the last head: check both. */
+			if (mring__load_acquire(&r->ctl->eof) &&
+			    mring__load_acquire(&r->ctl->head) == r->pos)
+				return 0;
+			if (timeout_ms == 0)
+				return -EAGAIN;
+			if (deadline == -2)
+				deadline = mring__deadline(timeout_ms);
+			r->st.consumer_waits++;
+			rc = mring__wait(r, &r->ctl->data_futex, data_ready,
+			                 deadline);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (may_lap(r) &&
+		    mring__unlikely(mring__load_acquire(&r->ctl->tail) > r->pos))
+			return lapped(r);
+		rc = mring__window(r, r->pos);
+		if (mring__unlikely(rc < 0))
+			return rc;
+		const uint8_t *p = mring__at(r, r->pos);
+		if (!r->records) {
+			uint64_t n = head - r->pos;
+			uint64_t room = r->wstart + r->win + r->overlap - r->pos;
+			if (n > room)
+				n = room;
+			r->peeked = (size_t)n;
+			*ptr = p;
+			return (ssize_t)n;
+		}
+		struct mring__rec hc;
+		memcpy(&hc, p, sizeof(hc));
+		bool ok = hc.len >= 1 && hc.len <= r->max_record &&
+		          (!r->rseq_known || hc.seq == r->rseq) &&
+		          mring__rec_size(hc.len) <= head - r->pos &&
+		          hc.check == mring__rec_check(&hc, p + MRING__REC_HDR,
+		                                       r->crc);
+		if (may_lap(r)) {
+			/* The header may have been torn by an overwrite. */
+			mring__fence_acquire();
+			if (mring__load_relaxed(&r->ctl->tail) > r->pos)
+				return lapped(r);
+		}
+		if (mring__unlikely(!ok))
+			return MRING_ECORRUPT;
+		r->rseq = hc.seq;
+		r->rseq_known = true;
+		r->peeked = hc.len;
+		r->peek_adv = (size_t)mring__rec_size(hc.len);
+		*ptr = p + MRING__REC_HDR;
+		return (ssize_t)hc.len;
+	}
+}
+
+int mring_release(struct mring *r, size_t len)
+{
+	size_t adv = len;
+
+	if (mring__unlikely(r->role != MRING_CONSUMER))
+		return MRING_EROLE;
+	if (r->records) {
+		if (!r->peeked)
+			return -EINVAL;
+		adv = r->peek_adv;
+		len = r->peeked;
+	} else if (len > r->peeked) {
+		return -EINVAL;
+	} else if (len == 0) {
+		return 0;
+	}
+	if (may_lap(r)) {
+		/* Was it overwritten while the caller read it? */
+		mring__fence_acquire();
+		if (mring__unlikely(mring__load_relaxed(&r->ctl->tail) > r->pos))
+			return lapped(r);
+	}
+	r->pos += adv;
+	r->peeked = 0;
+	if (r->records)
+		r->rseq++;
+	publish_pos(r);
+	r->st.bytes_consumed += len;
+	r->st.records_consumed++;
+	return 0;
+}
+
+ssize_t mring_read(struct mring *r, void *buf, size_t len, int timeout_ms)
+{
+	const void *p;
+	ssize_t n = mring_peek(r, &p, timeout_ms);
+	int rc;
+
+	if (n <= 0)
+		return n;
+	if ((size_t)n > len) {
+		if (r->records)
+			return -EMSGSIZE;
+		n = (ssize_t)len;
+	}
+	memcpy(buf, p, (size_t)n);
+	rc = mring_release(r, (size_t)n);
+	return rc < 0 ? rc : n;
+}
+
+/* ---- registration ------------------------------------------------------ */
+
+static int find_slot(struct mring *r, const char *name, bool *resume)
+{
+	struct mring__ctl *c = r->ctl;
+	int free_slot = -1;
+
+	*resume = false;
+	for (uint32_t i = 0; i < c->max_consumers; i++) {
+		struct mring__slot *s = &c->slots[i];
+		uint32_t state = mring__load_acquire(&s->state);
+		if (name && state == MRING__SLOT_DURABLE &&
+		    strncmp(s->name, name, sizeof(s->name)) == 0) {
+			*resume = true;
+			return (int)i;
+		}
+		if (free_slot >= 0)
+			continue;
+		if (state == MRING__SLOT_FREE)
+			free_slot = (int)i;
+		/* An observer whose process died leaves its slot behind. */
+		else if (state == MRING__SLOT_OBSERVER &&
+		         mring__os_lock_held(r->fd, slot_lock((int)i)) == 0)
+			free_slot = (int)i;
+	}
+	return free_slot >= 0 ? free_slot : MRING_ENOSLOT;
+}
+
+/* Claim slot i for a new consumer starting at the chosen end. */
+static void claim(struct mring *r, int i, const char *name, int start)
+{
+	struct mring__ctl *c = r->ctl;
+	struct mring__slot *s = &c->slots[i];
+	uint64_t p = start == MRING_START_NEWEST ? mring__load_acquire(&c->head)
+	                                         : mring__load_acquire(&c->tail);
+
+	memset(s->name, 0, sizeof(s->name));
+	if (name)
+		strncpy(s->name, name, sizeof(s->name) - 1);
+	mring__store_relaxed(&s->pos, p);
+	mring__store_release(&s->state, name ? MRING__SLOT_DURABLE
+	                                     : MRING__SLOT_OBSERVER);
+	/*
+	 * Pairs with the producer's "store tail; seq_cst fence; load gen"
+	 * in advance_tail: if it raised tail past p before seeing us, we
+	 * see that here and move up.
+	 */
+	atomic_fetch_add_explicit(&c->cons_gen, 1, memory_order_seq_cst);
+	for (;;) {
+		uint64_t t = mring__load_seqcst(&c->tail);
+		if (t <= p)
+			break;
+		p = t;
+		mring__store_seqcst(&s->pos, p);
+	}
+	r->pos = p;
+}
+
+int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
+{
+	struct mring__ctl *c = r->ctl;
+	const char *name = cfg->consumer_name;
+	bool resume;
+	int rc, i;
+
+	if (name && (name[0] == '\0' || strlen(name) > MRING_NAME_MAX))
+		return -EINVAL;
+	if (cfg->start != MRING_START_OLDEST && cfg->start != MRING_START_NEWEST)
+		return -EINVAL;
+	rc = mring__os_lock(r->fd, REGISTRY_LOCK, 1);
+	if (rc < 0)
+		return rc;
+	i = find_slot(r, name, &resume);
+	if (i < 0) {
+		rc = i;
+		goto out;
+	}
+	rc = mring__os_lock(r->fd, slot_lock(i), 0);
+	if (rc < 0)
+		goto out; /* -EBUSY: that name is attached elsewhere */
+	r->slot = i;
+	r->durable = name != NULL;
+	if (resume) {
+		r->pos = mring__load_acquire(&c->slots[i].pos);
+		r->rseq = mring__load_relaxed(&c->slots[i].seq);
+		r->rseq_known = r->records;
+	} else {
+		claim(r, i, name, cfg->start);
+	}
+	mring__store_relaxed(&c->slots[i].pid, (uint32_t)getpid());
+out:
+	mring__os_unlock(r->fd, REGISTRY_LOCK);
+	if (rc < 0)
+		return rc;
+	rc = mring__window_move(r, r->pos);
+	if (rc == 0)
+		rc = learn_seq(r);
+	if (rc == 0 && !resume)
+		mring__store_relaxed(&c->slots[i].seq, r->rseq);
+	if (rc < 0) {
+		mring__consumer_detach(r);
+		return rc;
+	}
+	r->seen_head = r->pos;
+	r->st.position = r->pos;
+	return 0;
+}
+
+void mring__consumer_detach(struct mring *r)
+{
+	struct mring__ctl *c = r->ctl;
+	struct mring__slot *s = &c->slots[r->slot];
+
+	if (!r->durable) {
+		(void)mring__os_lock(r->fd, REGISTRY_LOCK, 1);
+		mring__store_release(&s->state, MRING__SLOT_FREE);
+		atomic_fetch_add_explicit(&c->cons_gen, 1,
+		                          memory_order_seq_cst);
+		mring__os_unlock(r->fd, REGISTRY_LOCK);
+	}
+	mring__os_unlock(r->fd, slot_lock(r->slot));
+}

@@ -1,0 +1,297 @@
+/*
+ * Ring file format v1: creating a file and validating one. Every field read
+ * from a file is checked here before any other code uses it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_CAPACITY (1ull << 30)
+#define DEFAULT_WINDOW (64u << 20)
+#define DEFAULT_MAX_RECORD (1u << 20)
+#define DEFAULT_CONSUMERS 32u
+
+void mring_config_init(struct mring_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->capacity = DEFAULT_CAPACITY;
+	cfg->window = DEFAULT_WINDOW;
+	cfg->max_record = DEFAULT_MAX_RECORD;
+	cfg->max_consumers = DEFAULT_CONSUMERS;
+	cfg->start = MRING_START_OLDEST;
+	cfg->mode = 0600;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/*
+ * Bytes a window extends past its stride: a whole record (header and
+ * padding) that starts just before the stride's end, plus the header the
+ * producer reads right after a reservation when it skips old records.
+ */
+uint64_t mring__overlap(uint32_t max_record, long page)
+{
+	return round_up((uint64_t)max_record + 2 * MRING__REC_HDR,
+	                (uint64_t)page);
+}
+
+uint32_t mring__ctl_checksum(const struct mring__ctl *c)
+{
+	return mring__crc32c(0, c, offsetof(struct mring__ctl, checksum));
+}
+
+int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
+                            long page)
+{
+	if (memcmp(c->magic, MRING__MAGIC, 8) != 0)
+		return MRING_EBADMAGIC;
+	if (c->version != MRING_FORMAT_VERSION)
+		return MRING_EVERSION;
+	if (c->checksum != mring__ctl_checksum(c))
+		return MRING_ECHECKSUM;
+	if (c->endian != MRING__ENDIAN)
+		return MRING_EGEOMETRY;
+	if (c->max_consumers < 1 || c->max_consumers > MRING__MAX_CONSUMERS ||
+	    c->ctl_size != mring__ctl_size(c->max_consumers))
+		return MRING_ECORRUPT;
+	if (c->flags & ~(uint32_t)MRING__STORED_FLAGS)
+		return MRING_ECORRUPT;
+	if (c->capacity == 0 || c->capacity >= MRING__MAX_CAPACITY ||
+	    c->data_offset % MRING__DATA_ALIGN ||
+	    c->data_offset < c->ctl_size ||
+	    c->data_offset >= MRING__MAX_CAPACITY)
+		return MRING_ECORRUPT;
+	if (c->max_record < 1 || c->window < 1)
+		return MRING_ECORRUPT;
+	/* Valid in itself, but maybe not on this machine's page size. */
+	if (c->capacity % (uint64_t)page || c->data_offset % (uint64_t)page ||
+	    mring__overlap(c->max_record, page) > c->capacity / 2)
+		return MRING_EGEOMETRY;
+	if (file_size < c->data_offset + c->capacity)
+		return MRING_ETRUNCATED;
+	return 0;
+}
+
+int mring__ctl_check_dynamic(const struct mring__ctl *c)
+{
+	uint64_t head = mring__load_acquire(&c->head);
+	uint64_t tail = mring__load_acquire(&c->tail);
+	uint64_t synced = mring__load_relaxed(&c->synced);
+
+	if (tail > head || head - tail > c->capacity || synced > head ||
+	    head >= MRING__MAX_CAPACITY * 64)
+		return MRING_ECORRUPT;
+	for (uint32_t i = 0; i < c->max_consumers; i++) {
+		const struct mring__slot *s = &c->slots[i];
+		uint32_t state = mring__load_relaxed(&s->state);
+
+		if (state > MRING__SLOT_DURABLE)
+			return MRING_ECORRUPT;
+		if (state == MRING__SLOT_FREE)
+			continue;
+		if (memchr(s->name, '\0', sizeof(s->name)) == NULL)
+			return MRING_ECORRUPT;
+		if (mring__load_relaxed(&s->pos) > head)
+			return MRING_ECORRUPT;
+	}
+	return 0;
+}
+
+uint32_t mring__rec_check(const struct mring__rec *h, const void *payload,
+                          bool crc)
+{
+	uint32_t c = mring__crc32c(0, &h->len, sizeof(h->len));
+
+	c = mring__crc32c(c, &h->seq, sizeof(h->seq));
+	if (crc)
+		c = mring__crc32c(c, payload, h->len);
+	return c;
+}
+
+bool mring__rec_valid(const struct mring *r, const struct mring__rec *h,
+                      uint64_t seq)
+{
+	if (h->len < 1 || h->len > r->max_record)
+		return false;
+	if (seq != UINT64_MAX && h->seq != seq)
+		return false;
+	/* With MRING_F_CRC the check covers the payload too. */
+	return h->check == mring__rec_check(h, h + 1, r->crc);
+}
+
+/* Geometry from a config, validated; fills the static part of *c. */
+static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
+{
+	long page = mring__os_page_size();
+	uint64_t cap = cfg->capacity ? cfg->capacity : DEFAULT_CAPACITY;
+	uint32_t cons = cfg->max_consumers ? cfg->max_consumers
+	                                   : DEFAULT_CONSUMERS;
+	uint64_t maxrec = cfg->max_record;
+	uint64_t win = cfg->window ? cfg->window : DEFAULT_WINDOW;
+
+	if (cap % (uint64_t)page || cap >= MRING__MAX_CAPACITY)
+		return -EINVAL;
+	if (cfg->flags & ~(unsigned)(MRING__STORED_FLAGS | MRING_F_PREALLOC))
+		return -EINVAL;
+	if ((cfg->flags & MRING_F_CRC) && !(cfg->flags & MRING_F_RECORDS))
+		return -EINVAL;
+	if (cons > MRING__MAX_CONSUMERS)
+		return -EINVAL;
+	if (maxrec == 0) {
+		maxrec = DEFAULT_MAX_RECORD;
+		/* Keep a default record within a quarter of a small ring. */
+		while (maxrec > 1 && mring__overlap((uint32_t)maxrec, page) >
+		                             cap / 4)
+			maxrec /= 2;
+	}
+	if (mring__overlap((uint32_t)maxrec, page) > cap / 2)
+		return -EINVAL;
+	if (win % (uint64_t)page)
+		return -EINVAL;
+	/* A window and its overlap must fit in the ring. */
+	if (win > cap - mring__overlap((uint32_t)maxrec, page))
+		win = (cap - mring__overlap((uint32_t)maxrec, page)) /
+		      (uint64_t)page * (uint64_t)page;
+
+	memcpy(c->magic, MRING__MAGIC, 8);
+	c->version = MRING_FORMAT_VERSION;
+	c->ctl_size = (uint32_t)mring__ctl_size(cons);
+	c->endian = MRING__ENDIAN;
+	c->page_size = (uint32_t)page;
+	c->data_offset = round_up(c->ctl_size, MRING__DATA_ALIGN);
+	c->capacity = cap;
+	c->window = (uint32_t)win;
+	c->max_record = (uint32_t)maxrec;
+	c->flags = cfg->flags & MRING__STORED_FLAGS;
+	c->max_consumers = cons;
+	c->created_ns = (uint64_t)mring__os_realtime_ns();
+	c->checksum = mring__ctl_checksum(c);
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int mring_create(const char *path, const struct mring_config *cfg)
+{
+	struct mring_config def;
+	struct mring__ctl *c;
+	int fd, rc;
+
+	if (!path)
+		return -EINVAL;
+	if (!cfg) {
+		mring_config_init(&def);
+		cfg = &def;
+	}
+	uint32_t cons = cfg->max_consumers ? cfg->max_consumers
+	                                   : DEFAULT_CONSUMERS;
+	if (cons > MRING__MAX_CONSUMERS)
+		return -EINVAL;
+	size_t ctl_len = mring__ctl_size(cons);
+	c = calloc(1, ctl_len);
+	if (!c)
+		return -ENOMEM;
+	rc = geometry(cfg, c);
+	if (rc < 0)
+		goto out_free;
+	mring__store_relaxed(&c->clean, 1);
+
+	/*
+	 * Build the file under a temporary name and link it into place, so
+	 * that nobody can open a half-written ring and a failure leaves
+	 * nothing behind. O_TMPFILE needs file system support; fall back to
+	 * a plain O_EXCL create.
+	 */
+	char *dir = strdup(path);
+	if (!dir) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	mode_t mode = cfg->mode ? (mode_t)cfg->mode : 0600;
+	bool tmp = true;
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	free(dir);
+	if (fd < 0) {
+		tmp = false;
+		fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, mode);
+		if (fd < 0) {
+			rc = -errno;
+			goto out_free;
+		}
+	}
+	if (tmp && access(path, F_OK) == 0) {
+		rc = -EEXIST;
+		goto out_close;
+	}
+	rc = write_all(fd, c, ctl_len);
+	if (rc < 0)
+		goto out_unlink;
+	off_t size = (off_t)(c->data_offset + c->capacity);
+	if (cfg->flags & MRING_F_PREALLOC) {
+		rc = posix_fallocate(fd, (off_t)c->data_offset,
+		                     (off_t)c->capacity);
+		if (rc) {
+			rc = -rc;
+			goto out_unlink;
+		}
+	}
+	if (ftruncate(fd, size) < 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	if (fchmod(fd, mode) < 0) {
+		rc = -errno;
+		goto out_unlink;
+	}
+	if (tmp) {
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) <
+		    0) {
+			rc = -errno;
+			goto out_close;
+		}
+	}
+	rc = 0;
+	goto out_close;
+out_unlink:
+	if (!tmp)
+		unlink(path);
+out_close:
+	close(fd);
+out_free:
+	free(c);
+	return rc;
+}

@@ -1,0 +1,119 @@
+/*
+ * On-disk layout of a ring file, format version 1 (see ring/FORMAT.md).
+ * Everything here is shared memory: the control block is mapped
+ * read-write by every process attached to the ring.
+ */
+#ifndef MRING_FORMAT_H
+#define MRING_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+
+#define MRING__MAGIC "\x89MRING\r\n"
+#define MRING__ENDIAN 0x01020304u
+#define MRING__CACHELINE 64
+#define MRING__SLOTS_OFFSET 512
+#define MRING__DATA_ALIGN (2u << 20) /* data region starts 2 MiB aligned */
+#define MRING__MAX_CONSUMERS 4096
+#define MRING__REC_HDR 16u /* record header bytes */
+#define MRING__REC_ALIGN 8u
+/* Positions stay far from 2^64 so that sums never wrap. */
+#define MRING__MAX_CAPACITY (1ull << 56)
+
+/* Flags stored in the file. */
+#define MRING__STORED_FLAGS (MRING_F_RECORDS | MRING_F_OVERWRITE | MRING_F_CRC)
+
+enum mring__slot_state {
+	MRING__SLOT_FREE = 0,
+	MRING__SLOT_OBSERVER = 1,
+	MRING__SLOT_DURABLE = 2,
+};
+
+/* One consumer slot: written by its consumer, read by everyone. */
+struct mring__slot {
+	mring_atomic_u64 pos;   /* next byte to read */
+	mring_atomic_u64 seq;   /* records: seq of next record to read */
+	mring_atomic_u32 state; /* enum mring__slot_state */
+	mring_atomic_u32 pid;   /* last process that attached */
+	char name[32];          /* NUL-terminated; "" for observers */
+	uint64_t reserved;
+};
+_Static_assert(sizeof(struct mring__slot) == MRING__CACHELINE,
+               "a consumer slot is one cache line");
+
+struct mring__ctl {
+	/* Static part, written once at creation, covered by `checksum`. */
+	uint8_t magic[8];
+	uint32_t version;
+	uint32_t ctl_size; /* bytes: MRING__SLOTS_OFFSET + slots */
+	uint32_t endian;
+	uint32_t page_size; /* of the creating machine; informational */
+	uint64_t data_offset;
+	uint64_t capacity;
+	uint32_t window;
+	uint32_t max_record;
+	uint32_t flags;
+	uint32_t max_consumers;
+	uint64_t created_ns;
+	uint8_t static_reserved[60];
+	uint32_t checksum; /* CRC32C of the bytes before it */
+
+	/* Producer line: written by the producer on every commit. */
+	mring_atomic_u64 head;     /* end of committed data */
+	mring_atomic_u64 tail;     /* oldest position still intact */
+	mring_atomic_u64 head_seq; /* records: seq of the next record */
+	mring_atomic_u32 eof;      /* producer closed the stream */
+	uint8_t head_reserved[36];
+
+	/* Futex words: bit 0 = somebody sleeps, the rest count wake-ups. */
+	mring_atomic_u32 data_futex; /* consumers sleep here */
+	uint8_t data_futex_pad[60];
+	mring_atomic_u32 space_futex; /* the producer sleeps here */
+	uint8_t space_futex_pad[60];
+
+	/* Rarely written: attach/detach, sync. */
+	mring_atomic_u64 synced;     /* data before it is durable */
+	mring_atomic_u64 synced_seq; /* records: seq at `synced` */
+	mring_atomic_u32 cons_gen;   /* bumped when a slot changes */
+	mring_atomic_u32 clean;      /* last producer closed cleanly */
+	mring_atomic_u32 prod_pid;   /* last producer's pid */
+	uint32_t rare_reserved0;
+	char boot_id[40]; /* of the last producer's boot */
+	uint8_t rare_reserved1[56];
+
+	uint8_t reserved[MRING__SLOTS_OFFSET - 448];
+	struct mring__slot slots[];
+};
+
+_Static_assert(offsetof(struct mring__ctl, checksum) == 124, "layout");
+_Static_assert(offsetof(struct mring__ctl, head) == 128, "layout");
+_Static_assert(offsetof(struct mring__ctl, data_futex) == 192, "layout");
+_Static_assert(offsetof(struct mring__ctl, space_futex) == 256, "layout");
+_Static_assert(offsetof(struct mring__ctl, synced) == 320, "layout");
+_Static_assert(offsetof(struct mring__ctl, reserved) == 448, "layout");
+_Static_assert(offsetof(struct mring__ctl, slots) == MRING__SLOTS_OFFSET,
+               "layout");
+
+/* Header in front of every record; 8-byte aligned, payload follows. */
+struct mring__rec {
+	uint32_t len;   /* payload bytes, 1..max_record */
+	uint32_t check; /* CRC32C of len+seq (+ payload with MRING_F_CRC) */
+	uint64_t seq;   /* record number in the stream, from 0 */
+};
+_Static_assert(sizeof(struct mring__rec) == MRING__REC_HDR, "record header");
+
+static inline uint64_t mring__rec_size(uint64_t len)
+{
+	return MRING__REC_HDR +
+	       ((len + MRING__REC_ALIGN - 1) & ~(uint64_t)(MRING__REC_ALIGN - 1));
+}
+
+static inline size_t mring__ctl_size(uint32_t max_consumers)
+{
+	return MRING__SLOTS_OFFSET +
+	       (size_t)max_consumers * sizeof(struct mring__slot);
+}
+
+#endif

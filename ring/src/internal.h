@@ -1,0 +1,145 @@
+/*
+ * Internal state of a handle and the names shared across ring/src files.
+ * Everything here carries the mring__ prefix.
+ */
+#ifndef MRING_INTERNAL_H
+#define MRING_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mring.h"
+#include "atomics.h"
+#include "format.h"
+#include "os.h"
+
+/* ---- window pool (window.c) ---------------------------------------- */
+
+#define MRING__POOL_SLOTS 3
+
+/*
+ * A few address-space slots reserved once with PROT_NONE; a window of the
+ * stream is mapped into a slot with MAP_FIXED, never outside it.
+ */
+struct mring__pool {
+	uint8_t *base;    /* the whole reservation */
+	size_t base_len;  /* bytes reserved */
+	size_t slot_len;  /* window + overlap, page multiple */
+	uint64_t win;     /* window bytes (stride of window starts) */
+	int prot;         /* PROT_READ or PROT_READ|PROT_WRITE */
+	int fd;
+	uint64_t data_off;
+	uint64_t cap;
+	unsigned next;    /* round-robin victim */
+	struct {
+		uint64_t start; /* stream position of byte 0 */
+		bool mapped;
+	} slot[MRING__POOL_SLOTS];
+};
+
+int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
+                     uint64_t cap, uint64_t win, uint64_t overlap, int prot);
+void mring__pool_fini(struct mring__pool *p);
+/* Map (or find) the window starting at `start`; *base gets its address. */
+int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base);
+
+/* ---- the handle ------------------------------------------------------ */
+
+struct mring {
+	int fd;
+	int role;
+	unsigned flags; /* stored flags of the ring */
+	bool records;
+	bool overwrite;
+	bool crc;
+
+	struct mring__ctl *ctl;
+	size_t ctl_len;
+	uint64_t cap;
+	uint64_t data_off;
+	uint64_t win;      /* window stride */
+	uint64_t overlap;  /* bytes a window extends past its stride */
+	uint32_t max_record;
+
+	struct mring__pool pool;
+	uint8_t *wbase;    /* current window */
+	uint64_t wstart;   /* its stream position */
+
+	/* producer */
+	uint64_t head;     /* committed end, as published */
+	uint64_t limit;    /* may write below this without checking */
+	uint64_t tail;     /* last tail published */
+	uint64_t seq;      /* next record number */
+	uint64_t want;     /* end the producer waits to write up to */
+	uint32_t gen_seen; /* cons_gen when `limit` was computed */
+	size_t resv;       /* reserved length, 0 = none */
+
+	/* consumer */
+	int slot;          /* index in ctl->slots */
+	bool durable;
+	uint64_t pos;      /* next byte to read */
+	uint64_t rseq;     /* next record number to read */
+	bool rseq_known;
+	uint64_t seen_head; /* last head loaded */
+	size_t peeked;     /* bytes exposed by the last peek */
+	size_t peek_adv;   /* record mode: bytes the peeked record spans */
+
+	struct mring_stats st;
+};
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+int mring__window_move(struct mring *r, uint64_t pos);
+
+/*
+ * Make the current window the one that holds stream position `pos`, with
+ * at least `overlap` bytes addressable after it.
+ */
+static inline int mring__window(struct mring *r, uint64_t pos)
+{
+	if (mring__likely(pos - r->wstart < r->win))
+		return 0;
+	return mring__window_move(r, pos);
+}
+
+static inline uint8_t *mring__at(const struct mring *r, uint64_t pos)
+{
+	return r->wbase + (pos - r->wstart);
+}
+
+/* crc32c.c */
+uint32_t mring__crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* format.c */
+uint64_t mring__overlap(uint32_t max_record, long page);
+int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
+                            long page);
+int mring__ctl_check_dynamic(const struct mring__ctl *c);
+uint32_t mring__ctl_checksum(const struct mring__ctl *c);
+uint32_t mring__rec_check(const struct mring__rec *h, const void *payload,
+                          bool crc);
+/* Is the record header at `h` plausible for record number `seq`?
+ * (seq == UINT64_MAX: any number.) */
+bool mring__rec_valid(const struct mring *r, const struct mring__rec *h,
+                      uint64_t seq);
+
+/* wait.c */
+int64_t mring__deadline(int timeout_ms);
+/* Sleep on futex word `w` until cond(r) holds or the deadline passes. */
+int mring__wait(struct mring *r, mring_atomic_u32 *w,
+                bool (*cond)(struct mring *), int64_t deadline);
+void mring__wake(mring_atomic_u32 *w);
+
+/* producer.c */
+int mring__producer_attach(struct mring *r);
+void mring__producer_detach(struct mring *r);
+void mring__rescan(struct mring *r);
+
+/* consumer.c */
+int mring__consumer_attach(struct mring *r, const struct mring_config *cfg);
+void mring__consumer_detach(struct mring *r);
+/* Record number of the record at the current head. */
+int mring__seq_at_head(struct mring *r, uint64_t *head, uint64_t *seq);
+
+#endif

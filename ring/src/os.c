@@ -1,0 +1,188 @@
+/*
+ * OS primitives for the library (see os.h). Nothing here knows about rings.
+ */
+#define _GNU_SOURCE
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+long mring__os_page_size(void)
+{
+	static long page;
+
+	if (!page)
+		page = sysconf(_SC_PAGESIZE);
+	return page;
+}
+
+int mring__os_reserve(size_t len, size_t align, uint8_t **addr)
+{
+	size_t total = len + align;
+	uint8_t *p = mmap(NULL, total, PROT_NONE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	/* Trim to an aligned start so windows can use large pages. */
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + len < p + total)
+		munmap(a + len, (size_t)(p + total - (a + len)));
+	*addr = a;
+	return 0;
+}
+
+void mring__os_unreserve(uint8_t *addr, size_t len)
+{
+	if (addr)
+		munmap(addr, len);
+}
+
+int mring__os_map_fixed(uint8_t *addr, size_t len, int prot, int fd,
+                        uint64_t off)
+{
+	void *p = mmap(addr, len, prot, MAP_SHARED | MAP_FIXED, fd, (off_t)off);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+int mring__os_unmap_fixed(uint8_t *addr, size_t len)
+{
+	void *p = mmap(addr, len, PROT_NONE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+	               -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+int mring__os_map_ctl(int fd, size_t len, int prot, void **addr)
+{
+	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*addr = p;
+	return 0;
+}
+
+void mring__os_unmap(void *addr, size_t len)
+{
+	if (addr)
+		munmap(addr, len);
+}
+
+static int ofd_lock(int fd, int cmd, short type, uint64_t byte,
+                    struct flock *out)
+{
+	struct flock fl = {
+		.l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)byte,
+		.l_len = 1,
+	};
+
+	for (;;) {
+		if (fcntl(fd, cmd, &fl) == 0)
+			break;
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (out)
+		*out = fl;
+	return 0;
+}
+
+int mring__os_lock(int fd, uint64_t byte, int wait)
+{
+	int rc = ofd_lock(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, F_WRLCK, byte,
+	                  NULL);
+
+	if (rc == -EAGAIN || rc == -EACCES)
+		return -EBUSY;
+	return rc;
+}
+
+void mring__os_unlock(int fd, uint64_t byte)
+{
+	(void)ofd_lock(fd, F_OFD_SETLK, F_UNLCK, byte, NULL);
+}
+
+int mring__os_lock_held(int fd, uint64_t byte)
+{
+	struct flock fl = {0};
+	int rc = ofd_lock(fd, F_OFD_GETLK, F_WRLCK, byte, &fl);
+
+	if (rc < 0)
+		return rc;
+	return fl.l_type != F_UNLCK;
+}
+
+int64_t mring__os_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t mring__os_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int mring__os_futex_wait(void *word, uint32_t val, int64_t deadline_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	long rc;
+
+	if (deadline_ns >= 0) {
+		ts.tv_sec = deadline_ns / 1000000000;
+		ts.tv_nsec = deadline_ns % 1000000000;
+		tsp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+	rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, tsp, NULL,
+	             FUTEX_BITSET_MATCH_ANY);
+	if (rc < 0)
+		return -errno;
+	return 0;
+}
+
+void mring__os_futex_wake(void *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+void mring__os_boot_id(char *buf, size_t len)
+{
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0) {
+		buf[0] = '\0';
+		return;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}

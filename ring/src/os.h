@@ -1,0 +1,49 @@
+/*
+ * Thin OS layer: every mmap, lock, futex and clock call of the library goes
+ * through here and comes back as 0 / a count or -errno, so the policy code
+ * in the other files reads as policy.
+ */
+#ifndef MRING_OS_H
+#define MRING_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Page size of this machine. */
+long mring__os_page_size(void);
+
+/* Reserve `len` bytes of address space aligned to `align` (PROT_NONE). */
+int mring__os_reserve(size_t len, size_t align, uint8_t **addr);
+/* Give a reservation back. */
+void mring__os_unreserve(uint8_t *addr, size_t len);
+/* Map fd[off, off+len) at addr, which lies inside our own reservation. */
+int mring__os_map_fixed(uint8_t *addr, size_t len, int prot, int fd,
+                        uint64_t off);
+/* Put PROT_NONE back over [addr, addr+len) of our reservation. */
+int mring__os_unmap_fixed(uint8_t *addr, size_t len);
+/* Map the control block (shared, read-write) of `len` bytes at offset 0. */
+int mring__os_map_ctl(int fd, size_t len, int prot, void **addr);
+void mring__os_unmap(void *addr, size_t len);
+
+/*
+ * Open-file-description locks on one byte: they belong to the open file,
+ * not the process, and vanish when the process dies.
+ */
+int mring__os_lock(int fd, uint64_t byte, int wait);
+void mring__os_unlock(int fd, uint64_t byte);
+/* 1 if another open file holds a lock on `byte`, 0 if not, or -errno. */
+int mring__os_lock_held(int fd, uint64_t byte);
+
+/* Monotonic nanoseconds. */
+int64_t mring__os_now_ns(void);
+/* Wall-clock nanoseconds. */
+int64_t mring__os_realtime_ns(void);
+
+/* Futex on a 32-bit word in a shared file mapping (not private). */
+int mring__os_futex_wait(void *word, uint32_t val, int64_t deadline_ns);
+void mring__os_futex_wake(void *word);
+
+/* Identity of this boot, NUL-terminated; "" if unknown. */
+void mring__os_boot_id(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * The producer: reserve/commit at the head of the stream, back-pressure
+ * against durable consumers, the oldest-valid mark (`tail`) raised before
+ * data is overwritten, and recovery after a producer died.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/*
+ * Recompute how far the producer may write: a capacity beyond the slowest
+ * durable consumer (back-pressure mode), or anywhere (overwrite mode, or no
+ * durable consumer).
+ */
+void mring__rescan(struct mring *r)
+{
+	struct mring__ctl *c = r->ctl;
+	uint64_t min = UINT64_MAX;
+
+	/* Pairs with the consumer's seq_cst increment after it fills a slot. */
+	r->gen_seen = mring__load_acquire(&c->cons_gen);
+	if (r->overwrite) {
+		r->limit = UINT64_MAX;
+		return;
+	}
+	for (uint32_t i = 0; i < c->max_consumers; i++) {
+		struct mring__slot *s = &c->slots[i];
+		if (mring__load_acquire(&s->state) != MRING__SLOT_DURABLE)
+			continue;
+		/* Pairs with the consumer's store of pos in mring_release. */
+		uint64_t pos = mring__load_acquire(&s->pos);
+		if (pos < min)
+			min = pos;
+	}
+	r->limit = min == UINT64_MAX ? UINT64_MAX : min + r->cap;
+}
+
+/*
+ * Raise the oldest-valid mark to a record boundary at or after `target`,
+ * before the bytes below it are overwritten. The records being skipped are
+ * the previous lap's, at stream position `t + cap`, inside the current
+ * window (the caller mapped the window that holds the head).
+ */
+static void advance_tail(struct mring *r, uint64_t target)
+{
+	uint64_t t = r->tail;
+
+	if (!r->records) {
+		t = target;
+	} else {
+		while (t < target) {
+			const struct mring__rec *h =
+				(const void *)mring__at(r, t + r->cap);
+			uint32_t len = h->len;
+			if (len < 1 || len > r->max_record) {
+				/* Unreadable old data: none of it is valid. */
+				t = r->head;
+				break;
+			}
+			t += mring__rec_size(len);
+		}
+	}
+	/*
+	 * Consumers compare their position with `tail` after reading data;
+	 * the fence keeps this store ahead of the writes that overwrite it.
+	 */
+	mring__store_relaxed(&r->ctl->tail, t);
+	r->tail = t;
+	if (r->overwrite) {
+		mring__fence_release();
+		return;
+	}
+	/*
+	 * Back-pressure: a consumer may have joined since we last looked.
+	 * Pairs with its "fill slot; seq_cst gen++; load tail" sequence:
+	 * either it sees our tail and starts above it, or we see its slot.
+	 */
+	mring__fence_seqcst();
+	if (mring__load_relaxed(&r->ctl->cons_gen) != r->gen_seen)
+		mring__rescan(r);
+}
+
+static bool space_ok(struct mring *r)
+{
+	mring__rescan(r);
+	return r->want <= r->limit;
+}
+
+/* Slow path of reserve: wait for space, then make the space overwritable. */
+static int make_room(struct mring *r, uint64_t end, int64_t deadline,
+                     bool nowait)
+{
+	for (;;) {
+		if (end > r->limit) {
+			mring__rescan(r);
+			if (end > r->limit) {
+				if (nowait)
+					return -EAGAIN;
+				r->st.producer_waits++;
+				r->want = end;
+				int rc = mring__wait(r, &r->ctl->space_futex,
+				                     space_ok, deadline);
+				if (rc < 0)
+					return rc;
+			}
+		}
+		if (end <= r->tail + r->cap)
+			return 0;
+		advance_tail(r, end - r->cap);
+		if (end <= r->limit)
+			return 0;
+	}
+}
+
+static int reserve(struct mring *r, size_t len, void **ptr, int64_t deadline,
+                   bool nowait)
+{
+	if (mring__unlikely(r->role != MRING_PRODUCER))
+		return MRING_EROLE;
+	if (mring__unlikely(len - 1 >= r->max_record))
+		return -EMSGSIZE;
+
+	uint64_t need = r->records ? mring__rec_size(len) : len;
+	uint64_t end = r->head + need;
+	int rc = mring__window(r, r->head);
+
+	if (mring__unlikely(rc < 0))
+		return rc;
+	if (mring__unlikely(end > r->limit || end > r->tail + r->cap)) {
+		rc = make_room(r, end, deadline, nowait);
+		if (rc < 0)
+			return rc;
+	}
+	r->resv = len;
+	*ptr = mring__at(r, r->head) + (r->records ? MRING__REC_HDR : 0);
+	return 0;
+}
+
+int mring_reserve(struct mring *r, size_t len, void **ptr, int timeout_ms)
+{
+	return reserve(r, len, ptr, mring__deadline(timeout_ms),
+	               timeout_ms == 0);
+}
+
+int mring_commit(struct mring *r, size_t len)
+{
+	uint64_t adv = len;
+
+	if (mring__unlikely(r->role != MRING_PRODUCER))
+		return MRING_EROLE;
+	if (mring__unlikely(len > r->resv))
+		return -EINVAL;
+	r->resv = 0;
+	if (len == 0)
+		return 0;
+	if (r->records) {
+		struct mring__rec *h = (void *)mring__at(r, r->head);
+		h->len = (uint32_t)len;
+		h->seq = r->seq;
+		h->check = mring__rec_check(h, h + 1, r->crc);
+		adv = mring__rec_size(len);
+		/* Written before head: recovery relies on that order. */
+		mring__store_relaxed(&r->ctl->head_seq, ++r->seq);
+	}
+	r->head += adv;
+	/*
+	 * Publish. Pairs with the consumers' acquire loads of head (the data
+	 * is visible once head is) and, being seq_cst, with the fetch_or of a
+	 * consumer going to sleep in mring__wait.
+	 */
+	mring__store_seqcst(&r->ctl->head, r->head);
+	mring__wake(&r->ctl->data_futex);
+	r->st.bytes_produced += len;
+	r->st.records_produced++;
+	return 0;
+}
+
+ssize_t mring_write(struct mring *r, const void *buf, size_t len,
+                    int timeout_ms)
+{
+	int64_t deadline = mring__deadline(timeout_ms);
+	const uint8_t *p = buf;
+	size_t done = 0;
+	void *dst;
+	int rc;
+
+	if (r->role != MRING_PRODUCER)
+		return MRING_EROLE;
+	if (r->records || len == 0) {
+		rc = reserve(r, len, &dst, deadline, timeout_ms == 0);
+		if (rc < 0)
+			return rc;
+		memcpy(dst, p, len);
+		rc = mring_commit(r, len);
+		return rc < 0 ? rc : (ssize_t)len;
+	}
+	while (done < len) {
+		size_t n = len - done;
+		if (n > r->max_record)
+			n = r->max_record;
+		rc = reserve(r, n, &dst, deadline, timeout_ms == 0);
+		if (rc < 0)
+			return done ? (ssize_t)done : rc;
+		memcpy(dst, p + done, n);
+		mring_commit(r, n);
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+int mring_sync(struct mring *r)
+{
+	uint64_t head = r->head, seq = r->seq;
+
+	/* Data first ... */
+	if (fdatasync(r->fd) < 0)
+		return -errno;
+	if (r->role != MRING_PRODUCER)
+		return 0;
+	/* ... then the control block that vouches for it. */
+	mring__store_relaxed(&r->ctl->synced_seq, seq);
+	mring__store_release(&r->ctl->synced, head);
+	if (fdatasync(r->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- attach, recovery, detach ------------------------------------------ */
+
+/* After a reboot: keep the records from `start` on that verify. */
+static int recover_records(struct mring *r, uint64_t start, uint64_t seq,
+                           uint64_t head, uint64_t *new_head,
+                           uint64_t *new_seq)
+{
+	uint64_t p = start;
+
+	while (p < head) {
+		int rc = mring__window(r, p);
+		if (rc < 0)
+			return rc;
+		const struct mring__rec *h = (const void *)mring__at(r, p);
+		if (!mring__rec_valid(r, h, seq) ||
+		    p + mring__rec_size(h->len) > head)
+			break;
+		seq = h->seq + 1;
+		p += mring__rec_size(h->len);
+	}
+	*new_head = p;
+	*new_seq = seq;
+	return 0;
+}
+
+static int recover(struct mring *r, uint64_t *head, uint64_t *seq)
+{
+	struct mring__ctl *c = r->ctl;
+	char boot[sizeof(c->boot_id)];
+	uint64_t tail = mring__load_relaxed(&c->tail);
+	int rc;
+
+	mring__os_boot_id(boot, sizeof(boot));
+	if (boot[0] && strncmp(boot, c->boot_id, sizeof(boot)) == 0) {
+		/*
+		 * Same boot: the page cache kept everything. Undo a crash
+		 * between the head_seq and head stores of a commit.
+		 */
+		if (r->records && *seq > 0) {
+			rc = mring__window(r, *head);
+			if (rc < 0)
+				return rc;
+			const struct mring__rec *h =
+				(const void *)mring__at(r, *head);
+			if (mring__rec_valid(r, h, *seq - 1))
+				(*seq)--;
+		}
+		return 0;
+	}
+	/* Rebooted: trust what mring_sync() vouched for, verify the rest. */
+	uint64_t synced = mring__load_relaxed(&c->synced);
+	uint64_t start = synced > tail ? synced : tail;
+	uint64_t start_seq = synced >= tail ? mring__load_relaxed(&c->synced_seq)
+	                                    : UINT64_MAX;
+	uint64_t h = start, s = start_seq;
+
+	if (r->records) {
+		rc = recover_records(r, start, start_seq, *head, &h, &s);
+		if (rc < 0)
+			return rc;
+		if (s == UINT64_MAX)
+			s = *seq;
+	}
+	*head = h;
+	*seq = s;
+	/* Nobody may stand beyond the new head. */
+	for (uint32_t i = 0; i < c->max_consumers; i++) {
+		struct mring__slot *sl = &c->slots[i];
+		if (mring__load_relaxed(&sl->state) != MRING__SLOT_FREE &&
+		    mring__load_relaxed(&sl->pos) > h) {
+			mring__store_relaxed(&sl->pos, h);
+			mring__store_relaxed(&sl->seq, s);
+		}
+	}
+	if (mring__load_relaxed(&c->synced) > h)
+		mring__store_relaxed(&c->synced, h);
+	return 0;
+}
+
+int mring__producer_attach(struct mring *r)
+{
+	struct mring__ctl *c = r->ctl;
+	int rc = mring__os_lock(r->fd, 0, 0);
+
+	if (rc < 0)
+		return rc;
+	uint64_t head = mring__load_acquire(&c->head);
+	uint64_t seq = mring__load_relaxed(&c->head_seq);
+
+	rc = mring__window_move(r, head);
+	if (rc == 0 && !mring__load_relaxed(&c->clean))
+		rc = recover(r, &head, &seq);
+	if (rc < 0) {
+		mring__os_unlock(r->fd, 0);
+		return rc;
+	}
+	mring__os_boot_id(c->boot_id, sizeof(c->boot_id));
+	mring__store_relaxed(&c->prod_pid, (uint32_t)getpid());
+	mring__store_relaxed(&c->clean, 0);
+	mring__store_relaxed(&c->head_seq, seq);
+	mring__store_relaxed(&c->eof, 0);
+	mring__store_seqcst(&c->head, head);
+	r->head = head;
+	r->seq = seq;
+	r->tail = mring__load_relaxed(&c->tail);
+	r->st.position = head;
+	mring__rescan(r);
+	return 0;
+}
+
+void mring__producer_detach(struct mring *r)
+{
+	struct mring__ctl *c = r->ctl;
+
+	/* End of stream: pairs with the consumer's acquire load of eof. */
+	mring__store_seqcst(&c->eof, 1);
+	mring__wake(&c->data_futex);
+	mring__store_release(&c->clean, 1);
+	mring__os_unlock(r->fd, 0);
+}

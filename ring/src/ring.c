@@ -1,0 +1,320 @@
+/*
+ * Opening and closing rings, statistics, and read-only inspection.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define REGISTRY_LOCK 65536
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/*
+ * Open `path` and read its whole control block into a private buffer,
+ * validating the static part against the file's size and this machine.
+ */
+static int load_ctl(const char *path, int flags, int *fdp,
+                    struct mring__ctl **out, uint64_t *file_size)
+{
+	struct mring__ctl head;
+	struct stat st;
+	int fd, rc;
+
+	fd = open(path, flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* A FIFO, device or socket is no ring file. */
+	if (!S_ISREG(st.st_mode)) {
+		rc = MRING_EBADMAGIC;
+		goto fail;
+	}
+	ssize_t n = pread(fd, &head, sizeof(head), 0);
+	if (n < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if ((size_t)n < 8 || memcmp(head.magic, MRING__MAGIC, 8) != 0) {
+		rc = MRING_EBADMAGIC;
+		goto fail;
+	}
+	if ((size_t)n < sizeof(head)) {
+		rc = MRING_ETRUNCATED;
+		goto fail;
+	}
+	rc = mring__ctl_check_static(&head, (uint64_t)st.st_size,
+	                             mring__os_page_size());
+	if (rc < 0)
+		goto fail;
+	struct mring__ctl *c = malloc(head.ctl_size);
+	if (!c) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	n = pread(fd, c, head.ctl_size, 0);
+	if (n != (ssize_t)head.ctl_size) {
+		free(c);
+		rc = n < 0 ? -errno : MRING_ETRUNCATED;
+		goto fail;
+	}
+	/* The static part must not have changed between the two reads. */
+	if (memcmp(c, &head, offsetof(struct mring__ctl, head)) != 0) {
+		free(c);
+		rc = MRING_ECORRUPT;
+		goto fail;
+	}
+	*fdp = fd;
+	*out = c;
+	*file_size = (uint64_t)st.st_size;
+	return 0;
+fail:
+	close(fd);
+	return rc;
+}
+
+/* Window stride for a handle: asked for, or the file's, clamped. */
+static int window_size(struct mring *r, const struct mring__ctl *c,
+                       uint32_t asked)
+{
+	uint64_t page = (uint64_t)mring__os_page_size();
+	uint64_t win = asked ? asked : c->window;
+
+	if (win % page)
+		return asked ? -EINVAL : MRING_EGEOMETRY;
+	r->overlap = mring__overlap(c->max_record, (long)page);
+	if (win > c->capacity - r->overlap)
+		win = (c->capacity - r->overlap) / page * page;
+	if (win < page)
+		return MRING_EGEOMETRY;
+	r->win = win;
+	return 0;
+}
+
+int mring_open(const char *path, int role, const struct mring_config *cfg,
+               struct mring **out)
+{
+	struct mring_config def;
+	struct mring__ctl *copy;
+	struct mring *r;
+	uint64_t size;
+	int rc;
+
+	if (!path || !out || (role != MRING_PRODUCER && role != MRING_CONSUMER))
+		return -EINVAL;
+	*out = NULL;
+	if (!cfg) {
+		mring_config_init(&def);
+		cfg = &def;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->fd = -1;
+	r->role = role;
+	rc = load_ctl(path, O_RDWR, &r->fd, &copy, &size);
+	if (rc < 0)
+		goto fail;
+	rc = mring__ctl_check_dynamic(copy);
+	if (rc == 0) {
+		/* Geometry comes from the validated copy, never re-read. */
+		r->flags = copy->flags;
+		r->records = copy->flags & MRING_F_RECORDS;
+		r->overwrite = copy->flags & MRING_F_OVERWRITE;
+		r->crc = copy->flags & MRING_F_CRC;
+		r->cap = copy->capacity;
+		r->data_off = copy->data_offset;
+		r->max_record = copy->max_record;
+		r->ctl_len = round_up(copy->ctl_size,
+		                      (uint64_t)mring__os_page_size());
+		rc = window_size(r, copy, cfg->window);
+	}
+	free(copy);
+	if (rc < 0)
+		goto fail;
+	/* In byte mode a reservation may be as large as max_record. */
+	rc = mring__os_map_ctl(r->fd, r->ctl_len, PROT_READ | PROT_WRITE,
+	                       (void **)&r->ctl);
+	if (rc < 0)
+		goto fail;
+	rc = mring__pool_init(&r->pool, r->fd, r->data_off, r->cap, r->win,
+	                      r->overlap,
+	                      role == MRING_PRODUCER ? PROT_READ | PROT_WRITE
+	                                             : PROT_READ);
+	if (rc < 0)
+		goto fail;
+	r->st.capacity = r->cap;
+	rc = role == MRING_PRODUCER ? mring__producer_attach(r)
+	                            : mring__consumer_attach(r, cfg);
+	if (rc < 0)
+		goto fail;
+	*out = r;
+	return 0;
+fail:
+	mring__pool_fini(&r->pool);
+	if (r->ctl)
+		mring__os_unmap(r->ctl, r->ctl_len);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+	return rc;
+}
+
+void mring_close(struct mring *r)
+{
+	if (!r)
+		return;
+	if (r->role == MRING_PRODUCER)
+		mring__producer_detach(r);
+	else
+		mring__consumer_detach(r);
+	mring__pool_fini(&r->pool);
+	mring__os_unmap(r->ctl, r->ctl_len);
+	close(r->fd);
+	free(r);
+}
+
+int mring_stats(struct mring *r, struct mring_stats *st)
+{
+	if (!r || !st)
+		return -EINVAL;
+	*st = r->st;
+	st->head = mring__load_acquire(&r->ctl->head);
+	st->tail = mring__load_acquire(&r->ctl->tail);
+	if (r->role == MRING_CONSUMER) {
+		st->position = r->pos;
+		st->lag = st->head > r->pos ? st->head - r->pos : 0;
+	} else {
+		st->position = r->head;
+	}
+	return 0;
+}
+
+/* ---- inspection without attaching -------------------------------------- */
+
+int mring_inspect(const char *path, struct mring_info *info,
+                  struct mring_consumer_info *cons, unsigned ncons)
+{
+	struct mring__ctl *c;
+	uint64_t size;
+	int fd, rc, used = 0;
+
+	if (!path || !info || (ncons && !cons))
+		return -EINVAL;
+	rc = load_ctl(path, O_RDONLY, &fd, &c, &size);
+	if (rc < 0)
+		return rc;
+	rc = mring__ctl_check_dynamic(c);
+	if (rc < 0)
+		goto out;
+	memset(info, 0, sizeof(*info));
+	info->format_version = c->version;
+	info->flags = c->flags;
+	info->capacity = c->capacity;
+	info->data_offset = c->data_offset;
+	info->file_size = size;
+	info->window = c->window;
+	info->max_record = c->max_record;
+	info->max_consumers = c->max_consumers;
+	info->head = mring__load_relaxed(&c->head);
+	info->tail = mring__load_relaxed(&c->tail);
+	info->synced = mring__load_relaxed(&c->synced);
+	info->eof = (int)mring__load_relaxed(&c->eof);
+	info->producer_pid = (pid_t)mring__load_relaxed(&c->prod_pid);
+	info->created_ns = c->created_ns;
+	rc = mring__os_lock_held(fd, 0);
+	if (rc < 0)
+		goto out;
+	info->producer_alive = rc;
+	for (uint32_t i = 0; i < c->max_consumers; i++) {
+		struct mring__slot *s = &c->slots[i];
+		uint32_t state = mring__load_relaxed(&s->state);
+		if (state == MRING__SLOT_FREE)
+			continue;
+		rc = mring__os_lock_held(fd, 1 + (uint64_t)i);
+		if (rc < 0)
+			goto out;
+		/* A dead observer's slot is free for the taking. */
+		if (state == MRING__SLOT_OBSERVER && !rc)
+			continue;
+		if ((unsigned)used < ncons) {
+			struct mring_consumer_info *ci = &cons[used];
+			memset(ci, 0, sizeof(*ci));
+			memcpy(ci->name, s->name, sizeof(ci->name));
+			ci->name[MRING_NAME_MAX] = '\0';
+			ci->position = mring__load_relaxed(&s->pos);
+			ci->durable = state == MRING__SLOT_DURABLE;
+			ci->alive = rc;
+			ci->pid = (pid_t)mring__load_relaxed(&s->pid);
+		}
+		used++;
+	}
+	info->consumers = (uint32_t)used;
+	rc = used;
+out:
+	free(c);
+	close(fd);
+	return rc;
+}
+
+int mring_consumer_remove(const char *path, const char *name)
+{
+	struct mring__ctl *copy, *c = NULL;
+	uint64_t size;
+	size_t len = 0;
+	int fd, rc;
+
+	if (!path || !name || !name[0] || strlen(name) > MRING_NAME_MAX)
+		return -EINVAL;
+	rc = load_ctl(path, O_RDWR, &fd, &copy, &size);
+	if (rc < 0)
+		return rc;
+	rc = mring__ctl_check_dynamic(copy);
+	uint32_t nslots = copy->max_consumers;
+	len = round_up(copy->ctl_size, (uint64_t)mring__os_page_size());
+	free(copy);
+	if (rc < 0)
+		goto out;
+	rc = mring__os_map_ctl(fd, len, PROT_READ | PROT_WRITE, (void **)&c);
+	if (rc < 0)
+		goto out;
+	rc = mring__os_lock(fd, REGISTRY_LOCK, 1);
+	if (rc < 0)
+		goto out;
+	rc = -ENOENT;
+	for (uint32_t i = 0; i < nslots; i++) {
+		struct mring__slot *s = &c->slots[i];
+		if (mring__load_acquire(&s->state) != MRING__SLOT_DURABLE ||
+		    strncmp(s->name, name, sizeof(s->name)) != 0)
+			continue;
+		rc = mring__os_lock(fd, 1 + (uint64_t)i, 0);
+		if (rc < 0)
+			break; /* -EBUSY: attached in a live process */
+		mring__store_release(&s->state, MRING__SLOT_FREE);
+		atomic_fetch_add_explicit(&c->cons_gen, 1,
+		                          memory_order_seq_cst);
+		mring__os_unlock(fd, 1 + (uint64_t)i);
+		/* The producer may be waiting for this consumer. */
+		mring__wake(&c->space_futex);
+		rc = 0;
+		break;
+	}
+	mring__os_unlock(fd, REGISTRY_LOCK);
+out:
+	if (c)
+		mring__os_unmap(c, len);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,110 @@
+/*
+ * Window pool: a handle reserves address space for a few windows once and
+ * recycles it. A window maps `win + overlap` bytes of the stream; when that
+ * stretch crosses the end of the data region it is two mappings placed back
+ * to back, so the bytes are contiguous in memory (the double-mapped,
+ * virtual-wraparound ring).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define LARGE_PAGE (2u << 20)
+
+static size_t stride(const struct mring__pool *p)
+{
+	/* Slots start 2 MiB apart so a window can use large pages. */
+	return (p->slot_len + LARGE_PAGE - 1) / LARGE_PAGE * LARGE_PAGE;
+}
+
+int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
+                     uint64_t cap, uint64_t win, uint64_t overlap, int prot)
+{
+	int rc;
+
+	*p = (struct mring__pool){
+		.slot_len = (size_t)(win + overlap),
+		.win = win,
+		.prot = prot,
+		.fd = fd,
+		.data_off = data_off,
+		.cap = cap,
+	};
+	if (win + overlap > cap || win == 0)
+		return MRING_EGEOMETRY;
+	p->base_len = stride(p) * MRING__POOL_SLOTS;
+	rc = mring__os_reserve(p->base_len, LARGE_PAGE, &p->base);
+	if (rc < 0) {
+		p->base = NULL;
+		return rc == -ENOMEM ? MRING_EGEOMETRY : rc;
+	}
+	return 0;
+}
+
+void mring__pool_fini(struct mring__pool *p)
+{
+	mring__os_unreserve(p->base, p->base_len);
+	p->base = NULL;
+}
+
+/* Map the stream stretch starting at `start` into slot `i`. */
+static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
+{
+	uint8_t *base = p->base + (size_t)i * stride(p);
+	uint64_t off = start % p->cap;
+	size_t first = p->slot_len;
+	int rc;
+
+	if (first > p->cap - off)
+		first = (size_t)(p->cap - off);
+	rc = mring__os_map_fixed(base, first, p->prot, p->fd,
+	                         p->data_off + off);
+	if (rc == 0 && first < p->slot_len)
+		rc = mring__os_map_fixed(base + first, p->slot_len - first,
+		                         p->prot, p->fd, p->data_off);
+	if (rc < 0) {
+		/* Leave the slot inaccessible rather than half mapped. */
+		(void)mring__os_unmap_fixed(base, p->slot_len);
+		p->slot[i].mapped = false;
+		return rc;
+	}
+	p->slot[i].start = start;
+	p->slot[i].mapped = true;
+	return 0;
+}
+
+int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base)
+{
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < MRING__POOL_SLOTS; i++) {
+		if (p->slot[i].mapped && p->slot[i].start == start) {
+			*base = p->base + (size_t)i * stride(p);
+			return 0;
+		}
+	}
+	i = p->next;
+	p->next = (p->next + 1) % MRING__POOL_SLOTS;
+	rc = map_slot(p, i, start);
+	if (rc < 0)
+		return rc;
+	*base = p->base + (size_t)i * stride(p);
+	return 1;
+}
+
+int mring__window_move(struct mring *r, uint64_t pos)
+{
+	uint64_t start = pos - pos % r->win;
+	uint8_t *base;
+	int rc = mring__pool_get(&r->pool, start, &base);
+
+	if (rc < 0)
+		return rc;
+	r->st.windows_mapped += (unsigned)rc;
+	r->wbase = base;
+	r->wstart = start;
+	return 0;
+}
