@@ -77,7 +77,7 @@ extern "C" {
 	X(ECORRUPT, -1004, "ring control block is inconsistent (corrupt)")    \
 	X(ETRUNCATED, -1005, "ring file is shorter than its header says")     \
 	X(EGEOMETRY, -1006,                                                   \
-	  "ring geometry not usable here (page size or address space)")      \
+	  "ring geometry not usable here (page size or address space)")       \
 	X(ELAPPED, -1007, "consumer was lapped by the producer; data lost")   \
 	X(EROLE, -1008, "operation not allowed for this handle's role")       \
 	X(ENOSLOT, -1009, "all consumer slots of the ring are in use")
@@ -118,26 +118,34 @@ enum mring_start {
 #define MRING_NAME_MAX 31 /* longest consumer name, bytes */
 
 /*
- * Creation and open parameters. An all-zero struct means "defaults";
- * mring_config_init() writes them out explicitly.
+ * Creation and open parameters. An all-zero struct means "defaults", and
+ * so does mring_config_init(): it writes out the fixed defaults and leaves
+ * window and max_record 0, which means "fitted to the ring".
  */
 struct mring_config {
-	uint64_t capacity;   /* data bytes; multiple of the page size.
-	                        Create only. Default 1 GiB. */
-	uint32_t window;     /* window bytes; 0 = the file's (create:
-	                        library default, 64 MiB, clamped) */
-	uint32_t max_record; /* largest reservation/record; create only.
-	                        0 = 1 MiB, clamped to capacity / 4 */
-	unsigned flags;      /* MRING_F_* */
-	uint32_t max_consumers; /* consumer slots; create only. 0 = 32 */
-	const char *consumer_name; /* open, consumer: durable name; NULL =
-	                              observer (never holds producer back) */
-	int start;                 /* open, consumer: enum mring_start */
-	unsigned mode;             /* create: file permissions, 0 = 0600 */
-	uint32_t reserved_[8];     /* zero */
+	/* Create: data bytes, a multiple of the page size. 0 = 1 GiB. */
+	uint64_t capacity;
+	/* Window bytes (page multiple). Create: stored as the default,
+	 * 0 = 64 MiB, clamped to fit the ring. Open: 0 = the file's. */
+	uint32_t window;
+	/* Create: largest reservation or record. 0 = 1 MiB, halved until
+	 * it fits a quarter of the ring. */
+	uint32_t max_record;
+	/* MRING_F_*. */
+	unsigned flags;
+	/* Create: number of consumer slots, 1..4096. 0 = 32. */
+	uint32_t max_consumers;
+	/* Open, consumer: durable name (at most MRING_NAME_MAX bytes);
+	 * NULL = an observer, which never holds the producer back. */
+	const char *consumer_name;
+	/* Open, consumer without a stored position: enum mring_start. */
+	int start;
+	/* Create: file permissions. 0 = 0600. */
+	unsigned mode;
+	uint32_t reserved_[8]; /* zero */
 };
 
-/* Fill *cfg with the defaults (the same as an all-zero struct). */
+/* Fill *cfg with the defaults (behaves as an all-zero struct). */
 MRING_API void mring_config_init(struct mring_config *cfg);
 
 /* ------------------------------------------------------------------ */
@@ -244,8 +252,7 @@ MRING_API int mring_sync(struct mring *r);
  * through the pointer; mring_release() then reports MRING_ELAPPED, and
  * what you read must be discarded.
  */
-MRING_API ssize_t mring_peek(struct mring *r, const void **ptr,
-                             int timeout_ms);
+MRING_API ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms);
 
 /*
  * Done with `len` bytes from the last peek (record mode: len is ignored
@@ -309,13 +316,13 @@ struct mring_info {
 	uint32_t window;
 	uint32_t max_record;
 	uint32_t max_consumers;
-	uint32_t consumers; /* slots in use */
-	uint64_t head;      /* producer position */
-	uint64_t tail;      /* oldest valid position */
-	uint64_t synced;    /* position known durable */
-	int producer_alive; /* a producer has it open now */
-	int eof;            /* the last producer closed the stream */
-	pid_t producer_pid; /* last producer's pid */
+	uint32_t consumers;  /* slots in use */
+	uint64_t head;       /* producer position */
+	uint64_t tail;       /* oldest valid position */
+	uint64_t synced;     /* position known durable */
+	int producer_alive;  /* a producer has it open now */
+	int eof;             /* the last producer closed the stream */
+	pid_t producer_pid;  /* last producer's pid */
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 };
 
@@ -326,8 +333,7 @@ struct mring_info {
  * more than ncons), or an error as mring_open.
  */
 MRING_API int mring_inspect(const char *path, struct mring_info *info,
-                            struct mring_consumer_info *cons,
-                            unsigned ncons);
+                            struct mring_consumer_info *cons, unsigned ncons);
 
 /*
  * Detach the durable consumer `name` from the ring at `path`, so that it no

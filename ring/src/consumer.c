@@ -159,9 +159,10 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 		return MRING_EROLE;
 	for (;;) {
 		uint64_t head = r->seen_head;
-		if (head == r->pos) {
+		if (head <= r->pos) {
 			/* Pairs with the seq_cst store of head in commit. */
-			head = r->seen_head = mring__load_acquire(&r->ctl->head);
+			head = r->seen_head =
+				mring__load_acquire(&r->ctl->head);
 		}
 		if (mring__unlikely(head == r->pos)) {
 			/* eof is stored after the last head: check both. */
@@ -180,7 +181,8 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 			continue;
 		}
 		if (may_lap(r) &&
-		    mring__unlikely(mring__load_acquire(&r->ctl->tail) > r->pos))
+		    mring__unlikely(mring__load_acquire(&r->ctl->tail) >
+		                    r->pos))
 			return lapped(r);
 		rc = mring__window(r, r->pos);
 		if (mring__unlikely(rc < 0))
@@ -188,7 +190,8 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 		const uint8_t *p = mring__at(r, r->pos);
 		if (!r->records) {
 			uint64_t n = head - r->pos;
-			uint64_t room = r->wstart + r->win + r->overlap - r->pos;
+			uint64_t room =
+				r->wstart + r->win + r->overlap - r->pos;
 			if (n > room)
 				n = room;
 			r->peeked = (size_t)n;
@@ -238,7 +241,8 @@ int mring_release(struct mring *r, size_t len)
 	if (may_lap(r)) {
 		/* Was it overwritten while the caller read it? */
 		mring__fence_acquire();
-		if (mring__unlikely(mring__load_relaxed(&r->ctl->tail) > r->pos))
+		if (mring__unlikely(mring__load_relaxed(&r->ctl->tail) >
+		                    r->pos))
 			return lapped(r);
 	}
 	r->pos += adv;
@@ -302,15 +306,16 @@ static void claim(struct mring *r, int i, const char *name, int start)
 {
 	struct mring__ctl *c = r->ctl;
 	struct mring__slot *s = &c->slots[i];
-	uint64_t p = start == MRING_START_NEWEST ? mring__load_acquire(&c->head)
-	                                         : mring__load_acquire(&c->tail);
+	uint64_t p = start == MRING_START_NEWEST
+	                     ? mring__load_acquire(&c->head)
+	                     : mring__load_acquire(&c->tail);
 
 	memset(s->name, 0, sizeof(s->name));
 	if (name)
 		strncpy(s->name, name, sizeof(s->name) - 1);
 	mring__store_relaxed(&s->pos, p);
-	mring__store_release(&s->state, name ? MRING__SLOT_DURABLE
-	                                     : MRING__SLOT_OBSERVER);
+	mring__store_release(&s->state,
+	                     name ? MRING__SLOT_DURABLE : MRING__SLOT_OBSERVER);
 	/*
 	 * Pairs with the producer's "store tail; seq_cst fence; load gen"
 	 * in advance_tail: if it raised tail past p before seeing us, we
@@ -336,7 +341,8 @@ int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
 
 	if (name && (name[0] == '\0' || strlen(name) > MRING_NAME_MAX))
 		return -EINVAL;
-	if (cfg->start != MRING_START_OLDEST && cfg->start != MRING_START_NEWEST)
+	if (cfg->start != MRING_START_OLDEST &&
+	    cfg->start != MRING_START_NEWEST)
 		return -EINVAL;
 	rc = mring__os_lock(r->fd, REGISTRY_LOCK, 1);
 	if (rc < 0)

@@ -56,9 +56,8 @@ static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t n)
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc,
-                                                          const uint8_t *p,
-                                                          size_t n)
+__attribute__((target("sse4.2"))) static uint32_t
+crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 {
 	uint64_t c = crc;
 
@@ -80,9 +79,8 @@ static bool have_hw(void)
 	return __builtin_cpu_supports("sse4.2");
 }
 #elif defined(__aarch64__)
-__attribute__((target("+crc"))) static uint32_t crc_hw(uint32_t crc,
-                                                       const uint8_t *p,
-                                                       size_t n)
+__attribute__((target("+crc"))) static uint32_t
+crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 {
 	while (n >= 8) {
 		uint64_t v;

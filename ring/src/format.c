@@ -22,8 +22,7 @@ void mring_config_init(struct mring_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->capacity = DEFAULT_CAPACITY;
-	cfg->window = DEFAULT_WINDOW;
-	cfg->max_record = DEFAULT_MAX_RECORD;
+	/* window and max_record stay 0: "fit to the ring", as documented. */
 	cfg->max_consumers = DEFAULT_CONSUMERS;
 	cfg->start = MRING_START_OLDEST;
 	cfg->mode = 0600;
@@ -150,8 +149,8 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 	if (maxrec == 0) {
 		maxrec = DEFAULT_MAX_RECORD;
 		/* Keep a default record within a quarter of a small ring. */
-		while (maxrec > 1 && mring__overlap((uint32_t)maxrec, page) >
-		                             cap / 4)
+		while (maxrec > 1 &&
+		       mring__overlap((uint32_t)maxrec, page) > cap / 4)
 			maxrec /= 2;
 	}
 	if (mring__overlap((uint32_t)maxrec, page) > cap / 2)

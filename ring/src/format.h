@@ -106,8 +106,8 @@ _Static_assert(sizeof(struct mring__rec) == MRING__REC_HDR, "record header");
 
 static inline uint64_t mring__rec_size(uint64_t len)
 {
-	return MRING__REC_HDR +
-	       ((len + MRING__REC_ALIGN - 1) & ~(uint64_t)(MRING__REC_ALIGN - 1));
+	return MRING__REC_HDR + ((len + MRING__REC_ALIGN - 1) &
+	                         ~(uint64_t)(MRING__REC_ALIGN - 1));
 }
 
 static inline size_t mring__ctl_size(uint32_t max_consumers)

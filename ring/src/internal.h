@@ -23,15 +23,15 @@
  * stream is mapped into a slot with MAP_FIXED, never outside it.
  */
 struct mring__pool {
-	uint8_t *base;    /* the whole reservation */
-	size_t base_len;  /* bytes reserved */
-	size_t slot_len;  /* window + overlap, page multiple */
-	uint64_t win;     /* window bytes (stride of window starts) */
-	int prot;         /* PROT_READ or PROT_READ|PROT_WRITE */
+	uint8_t *base;   /* the whole reservation */
+	size_t base_len; /* bytes reserved */
+	size_t slot_len; /* window + overlap, page multiple */
+	uint64_t win;    /* window bytes (stride of window starts) */
+	int prot;        /* PROT_READ or PROT_READ|PROT_WRITE */
 	int fd;
 	uint64_t data_off;
 	uint64_t cap;
-	unsigned next;    /* round-robin victim */
+	unsigned next; /* round-robin victim */
 	struct {
 		uint64_t start; /* stream position of byte 0 */
 		bool mapped;
@@ -58,13 +58,13 @@ struct mring {
 	size_t ctl_len;
 	uint64_t cap;
 	uint64_t data_off;
-	uint64_t win;      /* window stride */
-	uint64_t overlap;  /* bytes a window extends past its stride */
+	uint64_t win;     /* window stride */
+	uint64_t overlap; /* bytes a window extends past its stride */
 	uint32_t max_record;
 
 	struct mring__pool pool;
-	uint8_t *wbase;    /* current window */
-	uint64_t wstart;   /* its stream position */
+	uint8_t *wbase;  /* current window */
+	uint64_t wstart; /* its stream position */
 
 	/* producer */
 	uint64_t head;     /* committed end, as published */
@@ -76,14 +76,14 @@ struct mring {
 	size_t resv;       /* reserved length, 0 = none */
 
 	/* consumer */
-	int slot;          /* index in ctl->slots */
+	int slot; /* index in ctl->slots */
 	bool durable;
-	uint64_t pos;      /* next byte to read */
-	uint64_t rseq;     /* next record number to read */
+	uint64_t pos;  /* next byte to read */
+	uint64_t rseq; /* next record number to read */
 	bool rseq_known;
 	uint64_t seen_head; /* last head loaded */
-	size_t peeked;     /* bytes exposed by the last peek */
-	size_t peek_adv;   /* record mode: bytes the peeked record spans */
+	size_t peeked;      /* bytes exposed by the last peek */
+	size_t peek_adv;    /* record mode: bytes the peeked record spans */
 
 	struct mring_stats st;
 };

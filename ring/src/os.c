@@ -32,7 +32,8 @@ int mring__os_reserve(size_t len, size_t align, uint8_t **addr)
 	if (p == MAP_FAILED)
 		return -errno;
 	/* Trim to an aligned start so windows can use large pages. */
-	uint8_t *a = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + align - 1) &
+	                         ~(uintptr_t)(align - 1));
 	if (a > p)
 		munmap(p, (size_t)(a - p));
 	if (a + len < p + total)

@@ -189,7 +189,9 @@ ssize_t mring_write(struct mring *r, const void *buf, size_t len,
 
 	if (r->role != MRING_PRODUCER)
 		return MRING_EROLE;
-	if (r->records || len == 0) {
+	if (len == 0)
+		return r->records ? -EMSGSIZE : 0;
+	if (r->records) {
 		rc = reserve(r, len, &dst, deadline, timeout_ms == 0);
 		if (rc < 0)
 			return rc;
@@ -232,8 +234,7 @@ int mring_sync(struct mring *r)
 
 /* After a reboot: keep the records from `start` on that verify. */
 static int recover_records(struct mring *r, uint64_t start, uint64_t seq,
-                           uint64_t head, uint64_t *new_head,
-                           uint64_t *new_seq)
+                           uint64_t head, uint64_t *new_head, uint64_t *new_seq)
 {
 	uint64_t p = start;
 
@@ -280,8 +281,9 @@ static int recover(struct mring *r, uint64_t *head, uint64_t *seq)
 	/* Rebooted: trust what mring_sync() vouched for, verify the rest. */
 	uint64_t synced = mring__load_relaxed(&c->synced);
 	uint64_t start = synced > tail ? synced : tail;
-	uint64_t start_seq = synced >= tail ? mring__load_relaxed(&c->synced_seq)
-	                                    : UINT64_MAX;
+	uint64_t start_seq = synced >= tail
+	                             ? mring__load_relaxed(&c->synced_seq)
+	                             : UINT64_MAX;
 	uint64_t h = start, s = start_seq;
 
 	if (r->records) {

@@ -149,10 +149,9 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 	                       (void **)&r->ctl);
 	if (rc < 0)
 		goto fail;
-	rc = mring__pool_init(&r->pool, r->fd, r->data_off, r->cap, r->win,
-	                      r->overlap,
-	                      role == MRING_PRODUCER ? PROT_READ | PROT_WRITE
-	                                             : PROT_READ);
+	rc = mring__pool_init(
+		&r->pool, r->fd, r->data_off, r->cap, r->win, r->overlap,
+		role == MRING_PRODUCER ? PROT_READ | PROT_WRITE : PROT_READ);
 	if (rc < 0)
 		goto fail;
 	r->st.capacity = r->cap;

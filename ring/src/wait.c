@@ -33,9 +33,9 @@ int mring__wait(struct mring *r, mring_atomic_u32 *w,
 		 * seq_cst store of its progress followed by its load of this
 		 * word in mring__wake(): one of us sees the other.
 		 */
-		uint32_t v = atomic_fetch_or_explicit(w, 1u,
-		                                      memory_order_seq_cst) |
-		             1u;
+		uint32_t v =
+			atomic_fetch_or_explicit(w, 1u, memory_order_seq_cst) |
+			1u;
 		if (cond(r))
 			return 0;
 		if (deadline >= 0 && mring__os_now_ns() >= deadline)
