@@ -11,7 +11,8 @@ bash tools/deps.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 echo "demo.sh: building (Release) in build/" >&2
-if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release &&
+if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
+		-DMRING_BUILD_TESTS=OFF -DMRING_BUILD_EXAMPLES=ON &&
        cmake --build build -j"$(nproc)" --target loop_demo; } >"$log" 2>&1
 then
 	cat "$log" >&2

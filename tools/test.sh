@@ -40,7 +40,10 @@ build_and_test()
 {
 	local dir=$1
 	shift
-	cmake -S . -B "$dir" "$@" &&
+	# Explicit, because build/ is shared with demo.sh, which turns
+	# the tests off.
+	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DMRING_BUILD_TESTS=ON -DBUILD_TESTING=ON "$@" &&
 		cmake --build "$dir" -j"$jobs" &&
 		(cd "$dir" && ctest --output-on-failure -j2)
 }
@@ -61,7 +64,9 @@ tsan()
 		setarch "$(uname -m)" -R true 2>/dev/null; then
 		norand=(setarch "$(uname -m)" -R)
 	fi
-	cmake -S . -B build-tsan -DMRING_SANITIZE=thread &&
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DMRING_BUILD_TESTS=ON -DBUILD_TESTING=ON \
+		-DMRING_SANITIZE=thread &&
 		cmake --build build-tsan -j"$jobs" &&
 		(cd build-tsan &&
 			TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
