@@ -15,6 +15,7 @@
 
 #define DEFAULT_CAPACITY (1ull << 30)
 #define DEFAULT_WINDOW (64u << 20)
+#define WHOLE_WINDOW (1ull << 30) /* up to this, window = capacity */
 #define DEFAULT_MAX_RECORD (1u << 20)
 #define DEFAULT_CONSUMERS 32u
 
@@ -136,7 +137,10 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 	uint32_t cons = cfg->max_consumers ? cfg->max_consumers
 	                                   : DEFAULT_CONSUMERS;
 	uint64_t maxrec = cfg->max_record;
-	uint64_t win = cfg->window ? cfg->window : DEFAULT_WINDOW;
+	/* Small rings are mapped whole: no window ever changes. */
+	uint64_t win = cfg->window           ? cfg->window
+	               : cap <= WHOLE_WINDOW ? cap
+	                                     : DEFAULT_WINDOW;
 
 	if (cap % (uint64_t)page || cap >= MRING__MAX_CAPACITY)
 		return -EINVAL;
@@ -157,8 +161,10 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 		return -EINVAL;
 	if (win % (uint64_t)page)
 		return -EINVAL;
-	/* A window and its overlap must fit in the ring. */
-	if (win > cap - mring__overlap((uint32_t)maxrec, page))
+	/* The whole ring, or a window that fits beside its overlap. */
+	if (win >= cap)
+		win = cap;
+	else if (win > cap - mring__overlap((uint32_t)maxrec, page))
 		win = (cap - mring__overlap((uint32_t)maxrec, page)) /
 		      (uint64_t)page * (uint64_t)page;
 

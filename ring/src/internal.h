@@ -33,7 +33,7 @@ struct mring__pool {
 	uint64_t cap;
 	unsigned next; /* round-robin victim */
 	struct {
-		uint64_t start; /* stream position of byte 0 */
+		uint64_t off; /* data-region offset of byte 0 */
 		bool mapped;
 	} slot[MRING__POOL_SLOTS];
 };

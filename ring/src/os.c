@@ -69,6 +69,20 @@ int mring__os_unmap_fixed(uint8_t *addr, size_t len)
 	return 0;
 }
 
+int mring__os_populate_write(uint8_t *addr, size_t len)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+	for (;;) {
+		if (madvise(addr, len, MADV_POPULATE_WRITE) == 0)
+			return 0;
+		/* EINTR: a signal arrived part way; what is done stays done. */
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 int mring__os_map_ctl(int fd, size_t len, int prot, void **addr)
 {
 	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, 0);

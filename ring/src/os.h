@@ -21,6 +21,8 @@ int mring__os_map_fixed(uint8_t *addr, size_t len, int prot, int fd,
                         uint64_t off);
 /* Put PROT_NONE back over [addr, addr+len) of our reservation. */
 int mring__os_unmap_fixed(uint8_t *addr, size_t len);
+/* Fault in [addr, addr+len) for writing (MADV_POPULATE_WRITE). */
+int mring__os_populate_write(uint8_t *addr, size_t len);
 /* Map the control block (shared, read-write) of `len` bytes at offset 0. */
 int mring__os_map_ctl(int fd, size_t len, int prot, void **addr);
 void mring__os_unmap(void *addr, size_t len);

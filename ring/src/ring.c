@@ -95,7 +95,10 @@ static int window_size(struct mring *r, const struct mring__ctl *c,
 	if (win % page)
 		return asked ? -EINVAL : MRING_EGEOMETRY;
 	r->overlap = mring__overlap(c->max_record, (long)page);
-	if (win > c->capacity - r->overlap)
+	/* The whole ring, or a stretch that fits beside the overlap. */
+	if (win >= c->capacity)
+		win = c->capacity;
+	else if (win > c->capacity - r->overlap)
 		win = (c->capacity - r->overlap) / page * page;
 	if (win < page)
 		return MRING_EGEOMETRY;

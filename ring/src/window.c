@@ -4,6 +4,10 @@
  * stretch crosses the end of the data region it is two mappings placed back
  * to back, so the bytes are contiguous in memory (the double-mapped,
  * virtual-wraparound ring).
+ *
+ * Slots are keyed by file offset, not stream position: when the window
+ * divides the capacity, the next lap finds its windows still mapped, with
+ * their page tables filled, and maps nothing.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,7 +36,9 @@ int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
 		.data_off = data_off,
 		.cap = cap,
 	};
-	if (win + overlap > cap || win == 0)
+	/* Either the window fits beside its overlap, or it is the whole ring
+	 * and always starts at offset 0: two mappings at most. */
+	if ((win + overlap > cap && win != cap) || win == 0 || overlap > cap)
 		return MRING_EGEOMETRY;
 	p->base_len = stride(p) * MRING__POOL_SLOTS;
 	rc = mring__os_reserve(p->base_len, LARGE_PAGE, &p->base);
@@ -70,8 +76,22 @@ static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
 		p->slot[i].mapped = false;
 		return rc;
 	}
-	p->slot[i].start = start;
+	p->slot[i].off = off;
 	p->slot[i].mapped = true;
+	/*
+	 * A writer pre-faults the whole window now: one system call instead
+	 * of a page fault per page, and a full disk becomes an error here
+	 * rather than a SIGBUS later. Kernels before 5.14 lack it (EINVAL);
+	 * then the writer takes ordinary faults.
+	 */
+	if (p->prot & PROT_WRITE) {
+		rc = mring__os_populate_write(base, p->slot_len);
+		if (rc < 0 && rc != -EINVAL) {
+			(void)mring__os_unmap_fixed(base, p->slot_len);
+			p->slot[i].mapped = false;
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -81,7 +101,7 @@ int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base)
 	int rc;
 
 	for (i = 0; i < MRING__POOL_SLOTS; i++) {
-		if (p->slot[i].mapped && p->slot[i].start == start) {
+		if (p->slot[i].mapped && p->slot[i].off == start % p->cap) {
 			*base = p->base + (size_t)i * stride(p);
 			return 0;
 		}
