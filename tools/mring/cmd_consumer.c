@@ -1,0 +1,182 @@
+/*
+ * mring consumers / mring consumer add|rm: list the consumer slots of a
+ * ring, register a durable consumer ahead of time, or detach one that is
+ * gone for good so it no longer holds the producer back.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage_list[] =
+	"Usage: mring consumers FILE\n"
+	"\n"
+	"List the ring's consumers: name (or \"(observer)\"), position, lag\n"
+	"behind the producer in bytes and as a share of the capacity, whether\n"
+	"a live process has it open, and the last pid that opened it. Warns\n"
+	"about durable consumers that are gone but hold the producer back.\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help   show this help\n";
+
+static const char usage_one[] =
+	"Usage: mring consumer add FILE NAME [--from oldest|newest]\n"
+	"       mring consumer rm FILE NAME\n"
+	"\n"
+	"add: register the durable consumer NAME now, so that the producer\n"
+	"     keeps everything from this point (--from newest, the default)\n"
+	"     or from the oldest data in the ring (--from oldest) for it.\n"
+	"rm:  detach the durable consumer NAME: its position is forgotten and\n"
+	"     it no longer holds the producer back. Refused while a live\n"
+	"     process has it open.\n"
+	"\n"
+	"Options:\n"
+	"  -f, --from WHERE   add: where a new consumer starts\n"
+	"  -h, --help         show this help\n";
+
+/* The ring file's only positional argument, with no options besides -h. */
+static int only_file(int argc, char **argv, const char *cmd, const char *usage,
+                     const char **path)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return print_help(usage);
+		return usage_err(cmd, "bad option");
+	}
+	if (optind >= argc)
+		return usage_err(cmd, "missing FILE");
+	if (optind + 1 < argc)
+		return usage_err(cmd, "unexpected argument '%s'",
+		                 argv[optind + 1]);
+	*path = argv[optind];
+	return -1;
+}
+
+int cmd_consumers(int argc, char **argv)
+{
+	const char *path = NULL;
+	struct ring_state st;
+	int rc = only_file(argc, argv, "consumers", usage_list, &path);
+
+	if (rc >= 0)
+		return rc;
+	rc = ring_state_read(path, &st);
+	if (rc < 0)
+		return ring_err(path, rc, USE_INSPECT, NULL);
+	printf("%s: %u of %u consumer slots in use (%s mode)\n", path,
+	       st.info.consumers, st.info.max_consumers,
+	       mode_policy(st.info.flags));
+	print_consumers(stdout, &st);
+	warn_dead_consumers(stdout, path, &st);
+	ring_state_free(&st);
+	return EXIT_OK;
+}
+
+static int consumer_rm(const char *path, const char *name)
+{
+	int rc = mring_consumer_remove(path, name);
+
+	if (rc == -ENOENT) {
+		struct ring_state st;
+		/* Is it the file or the consumer that is missing? */
+		int r2 = ring_state_read(path, &st);
+		if (r2 < 0)
+			return ring_err(path, r2, USE_INSPECT, NULL);
+		ring_state_free(&st);
+		msg("%s: no durable consumer named '%s' — see 'mring "
+		    "consumers %s'",
+		    path, name, path);
+		return EXIT_FAIL;
+	}
+	if (rc == -EBUSY) {
+		struct ring_state st;
+		pid_t pid = 0;
+		if (ring_state_read(path, &st) == 0) {
+			for (unsigned i = 0; i < st.ncons; i++)
+				if (st.cons[i].durable &&
+				    !strcmp(st.cons[i].name, name))
+					pid = st.cons[i].pid;
+			ring_state_free(&st);
+		}
+		msg("%s: consumer '%s' is attached in a live process (pid %d) "
+		    "— stop that reader first",
+		    path, name, (int)pid);
+		return EXIT_FAIL;
+	}
+	if (rc < 0)
+		return ring_err(path, rc, USE_INSPECT, NULL);
+	printf("%s: removed consumer '%s'\n", path, name);
+	return EXIT_OK;
+}
+
+static int consumer_add(const char *path, const char *name, int start)
+{
+	struct mring_config cfg = {.consumer_name = name, .start = start};
+	struct mring *r;
+	int rc = mring_open(path, MRING_CONSUMER, &cfg, &r);
+
+	if (rc < 0)
+		return ring_err(path, rc, USE_CONSUMER, name);
+	struct mring_stats s;
+	mring_stats(r, &s);
+	mring_close(r); /* a durable consumer keeps its slot and position */
+	printf("%s: consumer '%s' at position %llu\n", path, name,
+	       (unsigned long long)s.position);
+	return EXIT_OK;
+}
+
+int cmd_consumer(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"from", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int start = MRING_START_NEWEST, c;
+
+	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (!strcmp(optarg, "oldest"))
+				start = MRING_START_OLDEST;
+			else if (!strcmp(optarg, "newest"))
+				start = MRING_START_NEWEST;
+			else
+				return usage_err("consumer",
+				                 "--from %s: expected 'oldest' "
+				                 "or 'newest'",
+				                 optarg);
+			break;
+		case 'h':
+			return print_help(usage_one);
+		default:
+			return usage_err("consumer", "bad option");
+		}
+	}
+	if (optind >= argc)
+		return usage_err("consumer", "missing 'add' or 'rm'");
+	const char *verb = argv[optind];
+	int add = !strcmp(verb, "add");
+	if (!add && strcmp(verb, "rm") && strcmp(verb, "remove"))
+		return usage_err("consumer", "unknown action '%s' (add or rm)",
+		                 verb);
+	if (argc - optind < 3)
+		return usage_err("consumer", "missing FILE and NAME");
+	if (argc - optind > 3)
+		return usage_err("consumer", "unexpected argument '%s'",
+		                 argv[optind + 3]);
+	const char *path = argv[optind + 1], *name = argv[optind + 2];
+	if (!name[0] || strlen(name) > MRING_NAME_MAX)
+		return usage_err("consumer",
+		                 "consumer names have 1 to %d bytes",
+		                 MRING_NAME_MAX);
+	return add ? consumer_add(path, name, start) : consumer_rm(path, name);
+}

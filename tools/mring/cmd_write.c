@@ -1,0 +1,288 @@
+/*
+ * mring write: stdin into the ring, as its producer. Byte mode reads stdin
+ * straight into reservations (no copy); record mode splits stdin into
+ * records on a delimiter or at a fixed size.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char usage[] =
+	"Usage: mring write FILE [OPTIONS] < INPUT\n"
+	"\n"
+	"Copy stdin into the ring as its producer until end of input, then\n"
+	"close the stream (readers see the end once they caught up). Waits\n"
+	"for space while a durable consumer is a whole ring behind, unless\n"
+	"the ring is in overwrite mode. Running it again appends.\n"
+	"\n"
+	"Options:\n"
+	"  -r, --records          split stdin into records (the ring must be "
+	"a\n"
+	"                         record ring); one per line by default\n"
+	"  -d, --delim C          records end at character C (default \\n; "
+	"\\0,\n"
+	"                         \\t, \\n or one character); the delimiter "
+	"is\n"
+	"                         dropped and empty records are skipped\n"
+	"  -k, --keep-delim       keep the delimiter in each record (exact "
+	"round\n"
+	"                         trip with 'mring read --raw')\n"
+	"  -n, --size N           records of exactly N bytes (the last may be\n"
+	"                         shorter)\n"
+	"      --progress[=WHEN]  rate and totals on stderr; WHEN is auto (a\n"
+	"                         terminal only; the default), always or "
+	"never\n"
+	"  -h, --help             show this help\n";
+
+struct wopts {
+	int records, keep, when;
+	int delim;
+	uint64_t fixed; /* --size, 0 = split on delim */
+};
+
+/* Byte mode: read(2) into the reservation, commit what came. */
+static int write_bytes(const char *path, struct mring *r, uint64_t max_record,
+                       struct progress *pr)
+{
+	size_t chunk = max_record < (1u << 20) ? max_record : (1u << 20);
+
+	for (;;) {
+		void *p;
+		/* Wait for space in slices, to notice signals. */
+		int rc = mring_reserve(r, chunk, &p, 250);
+		if (rc == -ETIMEDOUT) {
+			if (stop_signal)
+				return 128 + stop_signal;
+			continue;
+		}
+		if (rc < 0)
+			return ring_err(path, rc, USE_PRODUCER, NULL);
+		ssize_t n = read(STDIN_FILENO, p, chunk);
+		if (n < 0 && errno == EINTR && !stop_signal)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? errno : 0;
+			mring_commit(r, 0);
+			if (stop_signal)
+				return 128 + stop_signal;
+			if (err) {
+				msg("stdin: %s", strerror(err));
+				return EXIT_FAIL;
+			}
+			return EXIT_OK;
+		}
+		rc = mring_commit(r, (size_t)n);
+		if (rc < 0)
+			return ring_err(path, rc, USE_PRODUCER, NULL);
+		progress_add(pr, (uint64_t)n, 0);
+	}
+}
+
+static int put_record(const char *path, struct mring *r, const char *p,
+                      size_t len, uint64_t max_record, struct progress *pr)
+{
+	if (len == 0)
+		return 0;
+	if (len > max_record) {
+		msg("%s: a record of %zu bytes is longer than the ring's max "
+		    "record (%llu bytes) — split the input, or create the ring "
+		    "with a larger --max-record",
+		    path, len, (unsigned long long)max_record);
+		return EXIT_FAIL;
+	}
+	ssize_t rc;
+	while ((rc = mring_write(r, p, len, 250)) == -ETIMEDOUT)
+		if (stop_signal)
+			return 128 + stop_signal;
+	if (rc < 0)
+		return ring_err(path, (int)rc, USE_PRODUCER, NULL);
+	progress_add(pr, len, 1);
+	return 0;
+}
+
+/* Record mode: buffer stdin, cut records, mring_write each. */
+static int write_records(const char *path, struct mring *r, uint64_t max_record,
+                         const struct wopts *o, struct progress *pr)
+{
+	size_t cap = 2 * (max_record + 1), len = 0, scan = 0;
+	int eof = 0, rc = EXIT_OK;
+
+	if (cap < (1u << 20))
+		cap = 1u << 20;
+	char *buf = malloc(cap);
+	if (!buf) {
+		msg("out of memory");
+		return EXIT_FAIL;
+	}
+	while (rc == EXIT_OK && !eof) {
+		ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
+		if (n < 0 && errno == EINTR && !stop_signal)
+			continue;
+		if (n < 0) {
+			if (!stop_signal) {
+				msg("stdin: %s", strerror(errno));
+				rc = EXIT_FAIL;
+			}
+			break;
+		}
+		eof = n == 0;
+		len += (size_t)n;
+		size_t start = 0;
+		for (;;) {
+			size_t end, next;
+			if (o->fixed) {
+				if (len - start < o->fixed)
+					break;
+				end = next = start + o->fixed;
+			} else {
+				char *d = memchr(buf + scan, o->delim,
+				                 len - scan);
+				if (!d)
+					break;
+				end = (size_t)(d - buf);
+				next = end + 1;
+				if (o->keep)
+					end = next;
+			}
+			rc = put_record(path, r, buf + start, end - start,
+			                max_record, pr);
+			if (rc)
+				break;
+			start = scan = next;
+		}
+		if (rc)
+			break;
+		/* What is left is the start of the next record. */
+		memmove(buf, buf + start, len - start);
+		len -= start;
+		scan = len;
+		if (eof || len > max_record) {
+			rc = put_record(path, r, buf, len, max_record, pr);
+			len = scan = 0;
+		}
+	}
+	free(buf);
+	if (rc == EXIT_OK && stop_signal)
+		rc = 128 + stop_signal;
+	return rc;
+}
+
+static int parse_delim(const char *s)
+{
+	if (!strcmp(s, "\\n"))
+		return '\n';
+	if (!strcmp(s, "\\t"))
+		return '\t';
+	if (!strcmp(s, "\\0") || !strcmp(s, "0") || !strcmp(s, "nul"))
+		return '\0';
+	if (strlen(s) == 1)
+		return (unsigned char)s[0];
+	return -1;
+}
+
+int cmd_write(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"records", no_argument, NULL, 'r'},
+		{"delim", required_argument, NULL, 'd'},
+		{"keep-delim", no_argument, NULL, 'k'},
+		{"size", required_argument, NULL, 'n'},
+		{"progress", optional_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct wopts o = {.delim = '\n', .when = PROGRESS_NEVER};
+	int c, split = 0;
+
+	while ((c = getopt_long(argc, argv, "rd:kn:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			o.records = 1;
+			break;
+		case 'd':
+			o.delim = parse_delim(optarg);
+			if (o.delim < 0)
+				return usage_err("write",
+				                 "--delim %s: expected one "
+				                 "character, \\n, \\t or \\0",
+				                 optarg);
+			split = 1;
+			break;
+		case 'k':
+			o.keep = 1;
+			split = 1;
+			break;
+		case 'n':
+			if (parse_size("--size", optarg, &o.fixed) < 0)
+				return EXIT_USAGE;
+			if (o.fixed == 0)
+				return usage_err("write", "--size 0: records "
+				                          "are never empty");
+			break;
+		case 'P':
+			o.when = parse_progress(optarg);
+			if (o.when < 0)
+				return EXIT_USAGE;
+			break;
+		case 'h':
+			return print_help(usage);
+		default:
+			return usage_err("write", "bad option");
+		}
+	}
+	if (optind >= argc)
+		return usage_err("write", "missing FILE");
+	if (optind + 1 < argc)
+		return usage_err("write", "unexpected argument '%s'",
+		                 argv[optind + 1]);
+	if ((split || o.fixed) && !o.records)
+		return usage_err("write", "--delim, --keep-delim and --size "
+		                          "need --records");
+	if (split && o.fixed)
+		return usage_err("write", "--size cuts fixed-size records; it "
+		                          "does not go with --delim");
+
+	const char *path = argv[optind];
+	struct ring_state st;
+	int rc = ring_state_read(path, &st);
+	if (rc < 0)
+		return ring_err(path, rc, USE_PRODUCER, NULL);
+	uint64_t max_record = st.info.max_record;
+	int ring_records = !!(st.info.flags & MRING_F_RECORDS);
+	ring_state_free(&st);
+	if (o.records != ring_records) {
+		msg("%s: this is a %s ring — %s", path,
+		    ring_records ? "record" : "byte",
+		    ring_records ? "add --records (one record per line)"
+		                 : "drop --records, or create a ring with "
+		                   "'mring create --records'");
+		return EXIT_USAGE;
+	}
+	if (o.fixed > max_record) {
+		msg("--size %llu: larger than the ring's max record (%llu "
+		    "bytes)",
+		    (unsigned long long)o.fixed,
+		    (unsigned long long)max_record);
+		return EXIT_USAGE;
+	}
+
+	struct mring *r;
+	rc = mring_open(path, MRING_PRODUCER, NULL, &r);
+	if (rc < 0)
+		return ring_err(path, rc, USE_PRODUCER, NULL);
+	stop_on_signals();
+	struct progress pr;
+	progress_init(&pr, o.when, "written");
+	if (o.records)
+		rc = write_records(path, r, max_record, &o, &pr);
+	else
+		rc = write_bytes(path, r, max_record, &pr);
+	mring_close(r); /* marks the end of the stream */
+	progress_done(&pr);
+	return rc;
+}

@@ -1,0 +1,104 @@
+/*
+ * --progress: rate and totals on stderr while write/read move data, and
+ * the signal handling those long-running commands share.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+volatile int stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+void stop_on_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop; /* no SA_RESTART: let read() return EINTR */
+	/* A second signal kills, should a blocking call not come back. */
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int parse_progress(const char *arg)
+{
+	if (!arg || !strcmp(arg, "auto"))
+		return PROGRESS_AUTO;
+	if (!strcmp(arg, "always"))
+		return PROGRESS_ALWAYS;
+	if (!strcmp(arg, "never"))
+		return PROGRESS_NEVER;
+	msg("--progress=%s: expected auto, always or never", arg);
+	return -1;
+}
+
+void progress_init(struct progress *p, int when, const char *verb)
+{
+	memset(p, 0, sizeof(*p));
+	p->tty = isatty(STDERR_FILENO);
+	p->on = when == PROGRESS_ALWAYS || (when == PROGRESS_AUTO && p->tty);
+	p->verb = verb;
+	p->start = p->last = now_s();
+	p->next = p->start + 0.5;
+}
+
+static void show(struct progress *p, double t, int final)
+{
+	char tot[FMT_LEN], avg[FMT_LEN], cur[FMT_LEN];
+	double el = t - p->start;
+
+	fmt_bytes(p->bytes, tot);
+	fmt_rate(el > 0 ? (double)p->bytes / el : 0, avg);
+	if (final) {
+		fprintf(stderr, "%smring: %s %s", p->tty ? "\r\033[K" : "", tot,
+		        p->verb);
+		if (p->records)
+			fprintf(stderr, " (%llu records)",
+			        (unsigned long long)p->records);
+		fprintf(stderr, " in %.1f s, %s\n", el, avg);
+		return;
+	}
+	fmt_rate(t > p->last
+	                 ? (double)(p->bytes - p->last_bytes) / (t - p->last)
+	                 : 0,
+	         cur);
+	fprintf(stderr, "%smring: %s %s, %s now, %s average",
+	        p->tty ? "\r\033[K" : "", tot, p->verb, cur, avg);
+	if (p->records)
+		fprintf(stderr, ", %llu records",
+		        (unsigned long long)p->records);
+	fputs(p->tty ? "" : "\n", stderr);
+	p->last = t;
+	p->last_bytes = p->bytes;
+}
+
+void progress_add(struct progress *p, uint64_t bytes, uint64_t records)
+{
+	p->bytes += bytes;
+	p->records += records;
+	if (!p->on)
+		return;
+	double t = now_s();
+	if (t < p->next)
+		return;
+	/* Forced output into a file or pipe: one line a second is plenty. */
+	p->next = t + (p->tty ? 0.5 : 1.0);
+	show(p, t, 0);
+}
+
+void progress_done(struct progress *p)
+{
+	if (p->on)
+		show(p, now_s(), 1);
+}

@@ -1,0 +1,402 @@
+/*
+ * Shared helpers: messages with hints, size parsing and formatting, and a
+ * snapshot of a ring's state taken with mring_inspect().
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+void msg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mring: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int usage_err(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mring %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'mring %s --help'.\n", cmd);
+	return EXIT_USAGE;
+}
+
+/* Who holds the producer lock, or the named consumer's slot, if known. */
+static pid_t holder_pid(const char *path, enum ring_use use, const char *name)
+{
+	struct ring_state st;
+	pid_t pid = 0;
+
+	if (ring_state_read(path, &st) < 0)
+		return 0;
+	if (use == USE_PRODUCER && st.info.producer_alive) {
+		pid = st.info.producer_pid;
+	} else if (use == USE_CONSUMER && name) {
+		for (unsigned i = 0; i < st.ncons; i++)
+			if (strcmp(st.cons[i].name, name) == 0)
+				pid = st.cons[i].pid;
+	}
+	ring_state_free(&st);
+	return pid;
+}
+
+int ring_err(const char *path, int err, enum ring_use use, const char *name)
+{
+	const char *cause = mring_strerror(err), *hint = NULL;
+	char buf[160];
+	struct stat sb;
+	int code = EXIT_USAGE;
+
+	/* The library only sees "not a regular file"; say what it is. */
+	if ((err == MRING_EBADMAGIC || err == -EISDIR) &&
+	    stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		msg("%s: is a directory, not a ring file", path);
+		return EXIT_USAGE;
+	}
+	switch (err) {
+	case -ENOENT:
+		cause = "no such file";
+		if (use != USE_CREATE)
+			hint = "create it with 'mring create FILE --size SIZE'";
+		break;
+	case -EACCES:
+	case -EPERM:
+		hint = use == USE_INSPECT || use == USE_CREATE
+		               ? "check the permissions of the file and its "
+		                 "directory"
+		               : "producers and consumers need read and write "
+		                 "permission on the ring file";
+		break;
+	case -EEXIST:
+		cause = "file exists";
+		hint = "remove it first or choose another name";
+		code = EXIT_FAIL;
+		break;
+	case MRING_EBADMAGIC:
+		hint = "was it created with 'mring create'?";
+		break;
+	case MRING_EVERSION:
+		hint = "it was written by another version of mring; this one "
+		       "reads format " MRING_TOOL_STR(MRING_FORMAT_VERSION);
+		break;
+	case MRING_ECHECKSUM:
+	case MRING_ECORRUPT:
+		hint = "the control block is damaged; the file cannot be used";
+		break;
+	case MRING_ETRUNCATED:
+		hint = "was it truncated, or copied incompletely?";
+		break;
+	case MRING_EGEOMETRY:
+		hint = "it was made on a machine with another page size or "
+		       "byte order";
+		break;
+	case MRING_ENOSLOT:
+		hint = "see 'mring consumers FILE'; remove stale durable "
+		       "consumers with 'mring consumer rm FILE NAME'";
+		code = EXIT_FAIL;
+		break;
+	case -EBUSY: {
+		pid_t pid = holder_pid(path, use, name);
+		code = EXIT_FAIL;
+		if (use == USE_PRODUCER) {
+			cause = "another producer is attached";
+			if (pid) {
+				snprintf(buf, sizeof(buf),
+				         "process %d is writing to it; a ring "
+				         "has one producer at a time",
+				         (int)pid);
+				hint = buf;
+			} else {
+				hint = "a ring has one producer at a time";
+			}
+		} else if (use == USE_CONSUMER && name) {
+			snprintf(buf, sizeof(buf),
+			         "consumer '%s' is already attached", name);
+			cause = buf;
+			if (pid) {
+				static char h[96];
+				snprintf(h, sizeof(h), "by live process %d",
+				         (int)pid);
+				hint = h;
+			}
+		}
+		break;
+	}
+	case -ENOSPC:
+		hint = "the file system is full";
+		code = EXIT_FAIL;
+		break;
+	case -ENOMEM:
+	case -EINTR:
+	case -ETIMEDOUT:
+	case -EAGAIN:
+	case -EIO:
+	case MRING_ELAPPED:
+	case MRING_EROLE:
+		code = EXIT_FAIL;
+		break;
+	default:
+		break;
+	}
+	if (hint)
+		msg("%s: %s — %s", path, cause, hint);
+	else
+		msg("%s: %s", path, cause);
+	return code;
+}
+
+/* ---- sizes ------------------------------------------------------------- */
+
+int parse_size(const char *opt, const char *s, uint64_t *out)
+{
+	const char *p = s;
+	uint64_t ival = 0, frac = 0, fdiv = 1, mult = 1;
+
+	if (!isdigit((unsigned char)*p))
+		goto notsize;
+	for (; isdigit((unsigned char)*p); p++)
+		if (__builtin_mul_overflow(ival, 10, &ival) ||
+		    __builtin_add_overflow(ival, (uint64_t)(*p - '0'), &ival))
+			goto toobig;
+	if (*p == '.') {
+		p++;
+		if (!isdigit((unsigned char)*p))
+			goto notsize;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (fdiv >= 1000000000000ull)
+				continue; /* ignore digits beyond 1e-12 */
+			frac = frac * 10 + (uint64_t)(*p - '0');
+			fdiv *= 10;
+		}
+	}
+	if (*p) {
+		const char *units = "KMGTP", *u = strchr(units, toupper(*p));
+		if (!u || !*u) {
+			if ((*p == 'B' || *p == 'b') && !p[1])
+				goto done;
+			msg("%s %s: unknown unit '%s' (use K, M, G or T, powers "
+			    "of 1024, or plain bytes)",
+			    opt, s, p);
+			return -1;
+		}
+		mult = 1ull << (10 * (u - units + 1));
+		p++;
+		if (*p == 'i' && p[1] == 'B')
+			p += 2;
+		else if (*p == 'B' || *p == 'b')
+			p++;
+		if (*p) {
+			msg("%s %s: unknown unit '%s' (use K, M, G or T, powers "
+			    "of 1024, or plain bytes)",
+			    opt, s, p - 1);
+			return -1;
+		}
+	}
+done:;
+	uint64_t v;
+	if (__builtin_mul_overflow(ival, mult, &v))
+		goto toobig;
+	/* frac / fdiv of the unit: exact when it is a whole byte count. */
+	if (frac) {
+		unsigned __int128 f = (unsigned __int128)frac * mult;
+		if (f % fdiv) {
+			msg("%s %s: not a whole number of bytes", opt, s);
+			return -1;
+		}
+		if (__builtin_add_overflow(v, (uint64_t)(f / fdiv), &v))
+			goto toobig;
+	}
+	*out = v;
+	return 0;
+notsize:
+	msg("%s %s: not a size (an integer with an optional unit K, M, G or "
+	    "T, e.g. 64G)",
+	    opt, s);
+	return -1;
+toobig:
+	msg("%s %s: too large", opt, s);
+	return -1;
+}
+
+int parse_uint(const char *opt, const char *s, uint64_t min, uint64_t max,
+               uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*s)) {
+		msg("%s %s: not a number", opt, s);
+		return -1;
+	}
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end || errno) {
+		msg("%s %s: not a number", opt, s);
+		return -1;
+	}
+	if (v < min || v > max) {
+		msg("%s %s: must be between %llu and %llu", opt, s,
+		    (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int parse_seconds(const char *opt, const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end || errno || !(v > 0) || v > 86400 * 365) {
+		msg("%s %s: expected a number of seconds greater than 0", opt,
+		    s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+const char *fmt_bytes(uint64_t v, char *buf)
+{
+	static const char *const units[] = {"B",   "KiB", "MiB", "GiB",
+	                                    "TiB", "PiB", "EiB"};
+	unsigned u = 0;
+
+	while (u < 6 && v >= (1ull << (10 * (u + 1))))
+		u++;
+	if (u == 0) {
+		snprintf(buf, FMT_LEN, "%llu B", (unsigned long long)v);
+	} else if (v % (1ull << (10 * u)) == 0) {
+		snprintf(buf, FMT_LEN, "%llu %s",
+		         (unsigned long long)(v >> (10 * u)), units[u]);
+	} else {
+		snprintf(buf, FMT_LEN, "%.1f %s",
+		         (double)v / (double)(1ull << (10 * u)), units[u]);
+	}
+	return buf;
+}
+
+const char *fmt_rate(double r, char *buf)
+{
+	if (r < 0)
+		r = 0;
+	if (r >= 1e9)
+		snprintf(buf, FMT_LEN, "%.2f GB/s", r / 1e9);
+	else
+		snprintf(buf, FMT_LEN, "%.1f MB/s", r / 1e6);
+	return buf;
+}
+
+double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+uint64_t page_size(void)
+{
+	long p = sysconf(_SC_PAGESIZE);
+	return p > 0 ? (uint64_t)p : 4096;
+}
+
+void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* ---- ring state -------------------------------------------------------- */
+
+int ring_state_read(const char *path, struct ring_state *st)
+{
+	unsigned n = 0;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	/* The number of slots in use may grow between calls: retry. */
+	for (;;) {
+		rc = mring_inspect(path, &st->info, st->cons, n);
+		if (rc < 0) {
+			free(st->cons);
+			st->cons = NULL;
+			return rc;
+		}
+		if ((unsigned)rc <= n)
+			break;
+		n = st->info.max_consumers;
+		free(st->cons);
+		st->cons = calloc(n, sizeof(*st->cons));
+		if (!st->cons)
+			return -ENOMEM;
+	}
+	st->ncons = (unsigned)rc;
+	st->when = now_s();
+	return 0;
+}
+
+void ring_state_free(struct ring_state *st)
+{
+	free(st->cons);
+	st->cons = NULL;
+	st->ncons = 0;
+}
+
+uint64_t cons_lag(const struct mring_info *in,
+                  const struct mring_consumer_info *c)
+{
+	return in->head > c->position ? in->head - c->position : 0;
+}
+
+const char *mode_kind(unsigned flags)
+{
+	return flags & MRING_F_RECORDS ? "records" : "bytes";
+}
+
+const char *mode_policy(unsigned flags)
+{
+	return flags & MRING_F_OVERWRITE ? "overwrite" : "back-pressure";
+}
+
+int write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,136 @@
+/*
+ * Shared helpers of the mring command-line tool: exit codes, messages,
+ * size parsing and human formatting, and reading a ring's state.
+ */
+#ifndef MRING_TOOL_UTIL_H
+#define MRING_TOOL_UTIL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <mring.h>
+
+/* Exit status of every subcommand (documented in mring(1)). */
+enum {
+	EXIT_OK = 0,    /* success */
+	EXIT_FAIL = 1,  /* failure, or problems found (check) */
+	EXIT_USAGE = 2, /* bad usage, or the file is not a usable ring */
+};
+
+#define MRING_TOOL_XSTR(x) #x
+#define MRING_TOOL_STR(x) MRING_TOOL_XSTR(x)
+
+/* Room for any size or rate formatted by fmt_bytes()/fmt_rate(). */
+#define FMT_LEN 32
+
+/* "mring: " + message + newline, on stderr. */
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * A usage error of subcommand `cmd`: prints the message and a pointer to
+ * --help, returns EXIT_USAGE.
+ */
+int usage_err(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Roles for ring_err(): what the tool was trying to do with the file. */
+enum ring_use {
+	USE_INSPECT,  /* read the header only */
+	USE_CREATE,   /* make a new file */
+	USE_PRODUCER, /* open as producer */
+	USE_CONSUMER, /* open as consumer */
+};
+
+/*
+ * Report an error of the library about `path` with the cause and a hint
+ * (who holds a lock, how to create or repair...). `name` is the consumer
+ * name for USE_CONSUMER (NULL: observer). Returns the exit status to use:
+ * EXIT_USAGE when the file itself is missing or unusable, else EXIT_FAIL.
+ */
+int ring_err(const char *path, int err, enum ring_use use, const char *name);
+
+/*
+ * Parse a size: an integer or decimal with an optional unit K, M, G, T or
+ * P (powers of 1024, optionally followed by "iB" or "B"). `opt` names the
+ * option in messages. Returns 0, or prints why and returns -1.
+ */
+int parse_size(const char *opt, const char *s, uint64_t *out);
+
+/* Parse an unsigned integer in [min, max]; as parse_size. */
+int parse_uint(const char *opt, const char *s, uint64_t min, uint64_t max,
+               uint64_t *out);
+
+/* Parse seconds (decimal allowed) > 0; as parse_size. */
+int parse_seconds(const char *opt, const char *s, double *out);
+
+/* "1.5 GiB", "4 KiB", "300 B" into buf (FMT_LEN bytes); returns buf. */
+const char *fmt_bytes(uint64_t v, char *buf);
+
+/* "123.4 MB/s" (decimal megabytes) into buf; returns buf. */
+const char *fmt_rate(double bytes_per_s, char *buf);
+
+/* Monotonic time in seconds. */
+double now_s(void);
+
+/* This machine's page size. */
+uint64_t page_size(void);
+
+/* Write s as a JSON string literal (quoted and escaped). */
+void json_str(FILE *f, const char *s);
+
+/* A ring's header and all its consumer slots in use, from mring_inspect. */
+struct ring_state {
+	struct mring_info info;
+	struct mring_consumer_info *cons; /* malloc'd, ncons entries */
+	unsigned ncons;
+	double when; /* now_s() when it was read */
+};
+
+/* Fill *st; returns 0 or a library error (st->cons is then NULL). */
+int ring_state_read(const char *path, struct ring_state *st);
+void ring_state_free(struct ring_state *st);
+
+/* Consumer's lag behind the head in bytes. */
+uint64_t cons_lag(const struct mring_info *in,
+                  const struct mring_consumer_info *c);
+
+/* "bytes"/"records", "back-pressure"/"overwrite". */
+const char *mode_kind(unsigned flags);
+const char *mode_policy(unsigned flags);
+
+/* write(2) all of buf, retrying on EINTR; 0 or -errno. */
+int write_full(int fd, const void *buf, size_t len);
+
+#endif
+
+/* Last SIGINT/SIGTERM/SIGHUP received since stop_on_signals(), or 0. */
+extern volatile int stop_signal;
+
+/*
+ * Catch SIGINT, SIGTERM and SIGHUP without SA_RESTART (blocking reads
+ * return EINTR) so that a command can close its ring handle cleanly, and
+ * ignore SIGPIPE so that writes to a closed pipe return EPIPE.
+ */
+void stop_on_signals(void);
+
+/* --progress: when to show it. */
+enum progress_when { PROGRESS_NEVER, PROGRESS_AUTO, PROGRESS_ALWAYS };
+
+/* Parse the argument of --progress[=WHEN] (NULL: auto); -1 if bad. */
+int parse_progress(const char *arg);
+
+/* Throughput shown on stderr while data flows. */
+struct progress {
+	int on;           /* show updates at all */
+	int tty;          /* stderr is a terminal: rewrite one line */
+	const char *verb; /* "written", "read" */
+	double start, last, next;
+	uint64_t bytes, records, last_bytes;
+};
+
+void progress_init(struct progress *p, int when, const char *verb);
+/* Count data; prints an update at most every half second. */
+void progress_add(struct progress *p, uint64_t bytes, uint64_t records);
+/* Print the totals (when on). */
+void progress_done(struct progress *p);
