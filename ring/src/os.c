@@ -10,6 +10,8 @@
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +83,25 @@ int mring__os_populate_write(uint8_t *addr, size_t len)
 		if (errno != EINTR)
 			return -errno;
 	}
+}
+
+int mring__os_file_size(int fd, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int mring__os_fs_full(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return 0;
+	return sf.f_bavail == 0;
 }
 
 int mring__os_map_ctl(int fd, size_t len, int prot, void **addr)

@@ -23,6 +23,10 @@ int mring__os_map_fixed(uint8_t *addr, size_t len, int prot, int fd,
 int mring__os_unmap_fixed(uint8_t *addr, size_t len);
 /* Fault in [addr, addr+len) for writing (MADV_POPULATE_WRITE). */
 int mring__os_populate_write(uint8_t *addr, size_t len);
+/* Size of the file behind fd. */
+int mring__os_file_size(int fd, uint64_t *size);
+/* 1 if the file system holding fd has no block left for us, else 0. */
+int mring__os_fs_full(int fd);
 /* Map the control block (shared, read-write) of `len` bytes at offset 0. */
 int mring__os_map_ctl(int fd, size_t len, int prot, void **addr);
 void mring__os_unmap(void *addr, size_t len);

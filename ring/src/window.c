@@ -55,6 +55,25 @@ void mring__pool_fini(struct mring__pool *p)
 	p->base = NULL;
 }
 
+/*
+ * MADV_POPULATE_WRITE reports a fault the kernel could not satisfy as
+ * -EFAULT, where a plain write would have raised SIGBUS: most often the
+ * file system is full (a sparse ring), or the file was truncated under us.
+ */
+static int populate_error(const struct mring__pool *p, int rc)
+{
+	uint64_t size;
+
+	if (rc != -EFAULT)
+		return rc;
+	if (mring__os_file_size(p->fd, &size) == 0 &&
+	    size < p->data_off + p->cap)
+		return MRING_ETRUNCATED;
+	if (mring__os_fs_full(p->fd))
+		return -ENOSPC;
+	return -EIO;
+}
+
 /* Map the stream stretch starting at `start` into slot `i`. */
 static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
 {
@@ -89,7 +108,7 @@ static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
 		if (rc < 0 && rc != -EINVAL) {
 			(void)mring__os_unmap_fixed(base, p->slot_len);
 			p->slot[i].mapped = false;
-			return rc;
+			return populate_error(p, rc);
 		}
 	}
 	return 0;
