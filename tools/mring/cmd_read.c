@@ -132,6 +132,15 @@ static int read_loop(struct reader *rd)
 			report_loss(rd, &lost_b, &lost_r);
 			continue;
 		}
+		if (n == MRING_ECORRUPT) {
+			struct mring_stats s;
+			out_flush(rd);
+			mring_stats(rd->r, &s);
+			msg("%s: corrupt record at position %llu — see 'mring "
+			    "check %s'",
+			    rd->path, (unsigned long long)s.position, rd->path);
+			return EXIT_FAIL;
+		}
 		if (n < 0) {
 			out_flush(rd);
 			return ring_err(rd->path, (int)n, USE_CONSUMER, NULL);
