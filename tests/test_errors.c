@@ -63,9 +63,9 @@ static void test_strerror_errno(void **state)
 /* Anything else still gets a usable string. */
 static void test_strerror_unknown(void **state)
 {
-	static const int odd[] = {0,       -1000,   -1010,   -1100, -4095,
-	                          -99999,  99999,   1000,    1007,  INT_MIN,
-	                          INT_MAX, INT_MIN + 1, -1001 - 64};
+	static const int odd[] = {
+		0,    -1000, -1010,   -1100,   -4095,       -99999,    99999,
+		1000, 1007,  INT_MIN, INT_MAX, INT_MIN + 1, -1001 - 64};
 	(void)state;
 	for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
 		const char *s = mring_strerror(odd[i]);

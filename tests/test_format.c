@@ -161,7 +161,8 @@ static void test_create_bad_geometry(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		struct mring_config c = tu_cfg(bad[i].cap, bad[i].max_record, 0);
+		struct mring_config c =
+			tu_cfg(bad[i].cap, bad[i].max_record, 0);
 		c.max_consumers = bad[i].max_consumers;
 		print_message("case %zu: cap %llu max_record %u consumers %u\n",
 		              i, (unsigned long long)bad[i].cap,
@@ -347,10 +348,11 @@ static void expect_refused(const char *path, const int *want, int n,
 		fail_msg("%s: consumer_remove returned %d", what, rc);
 }
 
-#define REFUSED(path, what, ...)                                           \
-	expect_refused((path), (const int[]){__VA_ARGS__},                  \
-	               (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), \
-	               (what))
+#define REFUSED(path, what, ...)                                         \
+	expect_refused(                                                  \
+		(path), (const int[]){__VA_ARGS__},                      \
+		(int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), \
+		(what))
 
 /* A fresh small ring with 4 consumer slots; returns its data_offset. */
 static uint64_t fresh(const char *path, unsigned flags)
@@ -465,8 +467,7 @@ static void test_hostile_static_fields(void **state)
 	/* data_offset */
 	doff = fresh(path, 0);
 	set_static64(path, TU_OFF_DATA_OFFSET, doff + pg);
-	REFUSED(path, "data_offset unaligned", MRING_ECORRUPT,
-	        MRING_EGEOMETRY);
+	REFUSED(path, "data_offset unaligned", MRING_ECORRUPT, MRING_EGEOMETRY);
 	fresh(path, 0);
 	set_static64(path, TU_OFF_DATA_OFFSET, 0);
 	REFUSED(path, "data_offset 0", MRING_ECORRUPT, MRING_EGEOMETRY);
@@ -648,10 +649,11 @@ static void test_hostile_not_a_ring(void **state)
 	TU_PATH(path, "junk");
 	TU_PATH(dir, "a-directory");
 	TU_PATH(none, "does-not-exist");
-	static const int any[] = {MRING_EBADMAGIC, MRING_EVERSION,
-	                          MRING_ECHECKSUM, MRING_ECORRUPT,
+	static const int any[] = {MRING_EBADMAGIC,  MRING_EVERSION,
+	                          MRING_ECHECKSUM,  MRING_ECORRUPT,
 	                          MRING_ETRUNCATED, MRING_EGEOMETRY,
-	                          -EINVAL, -EISDIR, -ENODEV, -EACCES};
+	                          -EINVAL,          -EISDIR,
+	                          -ENODEV,          -EACCES};
 	const int nany = (int)(sizeof any / sizeof any[0]);
 	uint64_t rs = 42;
 	uint8_t *junk;
@@ -694,8 +696,7 @@ static void test_hostile_not_a_ring(void **state)
 	assert_rc(tu_pwrite(path, 0, "\x89MRING\r\n\x01\0\0\0", 12), 0);
 	REFUSED(path, "random bytes after a valid magic", MRING_ECHECKSUM);
 	tu_fix_checksum(path);
-	expect_refused(path, any, nany,
-	               "random header with a valid checksum");
+	expect_refused(path, any, nany, "random header with a valid checksum");
 	/* Random bytes over the whole control block of a real ring. */
 	for (int k = 0; k < 16; k++) {
 		uint64_t doff = fresh(path, MRING_F_RECORDS);
@@ -716,7 +717,8 @@ static void test_no_permission(void **state)
 
 	(void)state;
 	if (geteuid() == 0) {
-		print_message("running as root: permissions are not enforced\n");
+		print_message(
+			"running as root: permissions are not enforced\n");
 		skip();
 	}
 	fresh(path, 0);

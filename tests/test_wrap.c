@@ -155,8 +155,8 @@ static void test_records_every_offset(void **state)
 	TU_PATH(path, "wrap-rec2");
 	struct wr w;
 	size_t pg = (size_t)tu_page();
-	size_t lens[] = {1, 8, 9, 24, pg - 24, pg - 17, pg - 16, pg - 15,
-	                 pg,  pg + 1, 0,  0};
+	size_t lens[] = {1,       8,       9,  24,     pg - 24, pg - 17,
+	                 pg - 16, pg - 15, pg, pg + 1, 0,       0};
 
 	(void)state;
 	open_pair(&w, path, MRING_F_RECORDS | MRING_F_CRC);
@@ -276,7 +276,8 @@ static void test_bytes_many_offsets(void **state)
 			if (d > 64 && d < len - 64 && d % 37)
 				continue;
 			byte_straddle(&w, len, d, len);
-			byte_straddle(&w, len, d, (size_t)d + 1 < len ? d + 1 : len);
+			byte_straddle(&w, len, d,
+			              (size_t)d + 1 < len ? d + 1 : len);
 		}
 	}
 	close_pair(&w, path);

@@ -75,11 +75,11 @@ const char *tu_rcstr(long long rc);
 /* assert that `got` is one of the n codes in `set`. */
 void tu_assert_rc_in(long long got, const int *set, int n, const char *expr,
                      const char *file, int line);
-#define assert_rc_in(got, ...)                                            \
-	tu_assert_rc_in((got), (const int[]){__VA_ARGS__},                \
-	                (int)(sizeof((const int[]){__VA_ARGS__}) /        \
-	                      sizeof(int)),                                \
-	                #got, __FILE__, __LINE__)
+#define assert_rc_in(got, ...)                                                 \
+	tu_assert_rc_in(                                                       \
+		(got), (const int[]){__VA_ARGS__},                             \
+		(int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)), #got, \
+		__FILE__, __LINE__)
 
 /* ---- files ----------------------------------------------------------- */
 
@@ -87,8 +87,8 @@ void tu_assert_rc_in(long long got, const int *set, int n, const char *expr,
 const char *tu_dir(void);
 /* buf = "<tu_dir()>/<name>"; returns buf. */
 char *tu_path(char *buf, size_t n, const char *name);
-#define TU_PATH(var, name)                     \
-	char var[512];                         \
+#define TU_PATH(var, name) \
+	char var[512];     \
 	tu_path(var, sizeof var, name)
 /* Remove a file or directory tree (no error if absent). */
 void tu_rm(const char *path);
