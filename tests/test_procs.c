@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct job {
@@ -176,6 +178,35 @@ static int consumer(void *arg)
 	return 0;
 }
 
+/* Reap n children; after the first failure, SIGKILL the rest. */
+static void wait_all(const pid_t *pids, int *res, int n)
+{
+	int left = n;
+
+	for (int i = 0; i < n; i++)
+		res[i] = -1;
+	while (left > 0) {
+		int st;
+		pid_t pid = waitpid(-1, &st, 0);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (pids[i] != pid)
+				continue;
+			res[i] = WIFEXITED(st) ? WEXITSTATUS(st)
+			                       : 128 + WTERMSIG(st);
+			left--;
+			if (res[i] != 0)
+				for (int k = 0; k < n; k++)
+					if (res[k] == -1)
+						kill(pids[k], SIGKILL);
+		}
+	}
+}
+
 static void run(bool records, unsigned extra_flags)
 {
 	TU_PATH(path, "procs");
@@ -210,14 +241,20 @@ static void run(bool records, unsigned extra_flags)
 		mring_close(c);
 	}
 
-	p1 = tu_spawn(consumer, &c1, 200);
-	po = tu_spawn(consumer, &obs, 200);
-	pp = tu_spawn(producer, &prod, 200);
-	p2 = tu_spawn(consumer, &c2, 200);
-	assert_int_equal(tu_wait(pp), 0);
-	assert_int_equal(tu_wait(p1), 0);
-	assert_int_equal(tu_wait(p2), 0);
-	assert_int_equal(tu_wait(po), 0);
+	p1 = tu_spawn(consumer, &c1, 120);
+	po = tu_spawn(consumer, &obs, 120);
+	pp = tu_spawn(producer, &prod, 120);
+	p2 = tu_spawn(consumer, &c2, 120);
+	{
+		/* If one fails, the others would wait for it: kill them. */
+		pid_t pids[4] = {pp, p1, p2, po};
+		int res[4];
+		wait_all(pids, res, 4);
+		assert_int_equal(res[0], 0); /* producer */
+		assert_int_equal(res[1], 0); /* first */
+		assert_int_equal(res[2], 0); /* second */
+		assert_int_equal(res[3], 0); /* observer */
+	}
 
 	assert_rc(mring_inspect(path, &in, ci, 4), 2);
 	assert_true(in.eof == 1 && in.producer_alive == 0);
