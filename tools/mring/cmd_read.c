@@ -46,10 +46,13 @@ struct reader {
 	size_t outlen;
 };
 
-/* Write to stdout; -1 on error (EPIPE sets rd->epipe, quietly). */
-static int out_write(struct reader *rd, const void *p, size_t len)
+/*
+ * Write to stdout; -1 on error (EPIPE sets rd->epipe, quietly). *done
+ * (may be NULL) gets how much stdout took.
+ */
+static int out_write(struct reader *rd, const void *p, size_t len, size_t *done)
 {
-	int rc = write_full(STDOUT_FILENO, p, len);
+	int rc = write_full(STDOUT_FILENO, p, len, done);
 
 	if (rc == -EPIPE) {
 		rd->epipe = 1;
@@ -68,7 +71,7 @@ static int out_flush(struct reader *rd)
 	size_t n = rd->outlen;
 
 	rd->outlen = 0;
-	return n ? out_write(rd, rd->out, n) : 0;
+	return n ? out_write(rd, rd->out, n, NULL) : 0;
 }
 
 /* Record mode: one record (plus newline) into the output buffer. */
@@ -79,7 +82,7 @@ static int out_record(struct reader *rd, const void *p, size_t len)
 	if (rd->outlen + need > sizeof(rd->out) && out_flush(rd) < 0)
 		return -1;
 	if (need > sizeof(rd->out)) {
-		if (out_write(rd, p, len) < 0)
+		if (out_write(rd, p, len, NULL) < 0)
 			return -1;
 	} else {
 		memcpy(rd->out + rd->outlen, p, len);
@@ -145,14 +148,19 @@ static int read_loop(struct reader *rd)
 			out_flush(rd);
 			return ring_err(rd->path, (int)n, USE_CONSUMER, NULL);
 		}
-		if (rd->records) {
-			if (out_record(rd, p, (size_t)n) < 0)
-				break;
-		} else if (out_write(rd, p, (size_t)n) < 0) {
-			/* Release nothing: stdout did not take it. */
+		size_t took = (size_t)n;
+		int werr = 0;
+		if (rd->records)
+			werr = out_record(rd, p, took);
+		else
+			werr = out_write(rd, p, took, &took);
+		/* Byte mode: release just what stdout took, even on error,
+		 * so that a durable consumer resumes at the first byte lost. */
+		if (werr < 0 && (rd->records || took == 0))
 			break;
-		}
-		int rc = mring_release(rd->r, (size_t)n);
+		int rc = mring_release(rd->r, took);
+		if (werr < 0)
+			break;
 		if (rc == MRING_ELAPPED) {
 			/* Overwrite mode: it changed while we copied it. */
 			msg("%s: the last %zd bytes written out were overwritten "
@@ -165,7 +173,7 @@ static int read_loop(struct reader *rd)
 			out_flush(rd);
 			return ring_err(rd->path, rc, USE_CONSUMER, NULL);
 		}
-		progress_add(&rd->pr, (uint64_t)n, rd->records);
+		progress_add(&rd->pr, took, rd->records);
 	}
 	out_flush(rd);
 	if (rd->failed)

@@ -384,19 +384,23 @@ const char *mode_policy(unsigned flags)
 	return flags & MRING_F_OVERWRITE ? "overwrite" : "back-pressure";
 }
 
-int write_full(int fd, const void *buf, size_t len)
+int write_full(int fd, const void *buf, size_t len, size_t *done)
 {
 	const char *p = buf;
+	int rc = 0;
 
 	while (len) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			rc = -errno;
+			break;
 		}
 		p += n;
 		len -= (size_t)n;
 	}
-	return 0;
+	if (done)
+		*done = (size_t)(p - (const char *)buf);
+	return rc;
 }

@@ -99,8 +99,11 @@ uint64_t cons_lag(const struct mring_info *in,
 const char *mode_kind(unsigned flags);
 const char *mode_policy(unsigned flags);
 
-/* write(2) all of buf, retrying on EINTR; 0 or -errno. */
-int write_full(int fd, const void *buf, size_t len);
+/*
+ * write(2) all of buf, retrying on EINTR; 0 or -errno. *done (may be
+ * NULL) gets how many bytes were written, also on error.
+ */
+int write_full(int fd, const void *buf, size_t len, size_t *done);
 
 #endif
 
