@@ -1,0 +1,100 @@
+"""mring consumers / mring consumer add|rm: listing, the warning about a
+dead durable consumer holding a back-pressure ring, removal and its
+refusals."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mringtest import (mring, tmp, contains, expect, test, main,  # noqa
+                       create, MRING)
+
+
+def consumers(path):
+    return json.loads(mring("info", path, "--json").stdout)["consumers"]
+
+
+@test
+def list_add_remove():
+    path = create("c.r", "--size", "1M")
+    out = mring("consumers", path).stdout
+    contains(out, "0 of 32 consumer slots", "(no consumers)")
+    mring("write", path, input="x" * 1000)
+    contains(mring("consumer", "add", path, "old", "--from", "oldest").stdout,
+             "consumer 'old' at position 0")
+    contains(mring("consumer", "add", path, "new").stdout,
+             "consumer 'new' at position 1000")
+    out = mring("consumers", path).stdout
+    contains(out, "2 of 32", "old", "new", "1000 B", "dead")
+    # Dead durable consumers in a back-pressure ring: say what it means.
+    contains(out, "'old' is not attached", "holds the producer back",
+             "mring consumer rm %s old" % path)
+    contains(mring("consumer", "rm", path, "old").stdout,
+             "removed consumer 'old'")
+    names = [c["name"] for c in consumers(path)]
+    expect(names == ["new"], names)
+    # Re-adding an existing name keeps its position.
+    mring("consumer", "add", path, "new", "--from", "oldest")
+    expect(consumers(path)[0]["position"] == 1000, consumers(path))
+
+
+@test
+def overwrite_ring_no_warning():
+    path = create("o.r", "--size", "1M", "--overwrite")
+    mring("consumer", "add", path, "x")
+    out = mring("consumers", path).stdout
+    contains(out, "overwrite mode", "x")
+    expect("holds the producer back" not in out, out)
+
+
+@test
+def remove_refusals():
+    path = create("busy.r", "--size", "1M")
+    p = mring("consumer", "rm", path, "ghost", rc=1)
+    contains(p.stderr, "no durable consumer named 'ghost'")
+    r = subprocess.Popen([MRING, "read", path, "-c", "live", "-f"],
+                         stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            c = consumers(path)
+            if c and c[0]["alive"]:
+                break
+            time.sleep(0.02)
+        p = mring("consumer", "rm", path, "live", rc=1)
+        contains(p.stderr, "consumer 'live' is attached in a live process "
+                 "(pid %d)" % r.pid)
+        contains(mring("consumers", path).stdout, "live", "alive",
+                 str(r.pid))
+    finally:
+        r.terminate()
+        r.wait(30)
+    mring("consumer", "rm", path, "live")
+    expect(consumers(path) == [], consumers(path))
+
+
+@test
+def usage_and_file_errors():
+    path = create("u.r", "--size", "1M")
+    p = mring("consumer", "add", path, "x" * 32, rc=2)
+    contains(p.stderr, "1 to 31 bytes")
+    p = mring("consumer", "frob", path, "x", rc=2)
+    contains(p.stderr, "unknown action 'frob'")
+    p = mring("consumer", "rm", path, rc=2)
+    contains(p.stderr, "missing FILE and NAME")
+    p = mring("consumer", "add", path, "x", "--from", "middle", rc=2)
+    contains(p.stderr, "--from middle")
+    p = mring("consumers", tmp("nope.r"), rc=2)
+    contains(p.stderr, "nope.r: no such file")
+    p = mring("consumer", "rm", tmp("nope.r"), "x", rc=2)
+    contains(p.stderr, "nope.r: no such file")
+    os.mkdir(tmp("d.r"))
+    p = mring("consumer", "rm", tmp("d.r"), "x", rc=2)
+    contains(p.stderr, "is a directory")
+    os.chmod(path, 0o444)
+    p = mring("consumer", "add", path, "x", rc=2, user=True)
+    contains(p.stderr, "Permission denied")
+
+
+main()
