@@ -1,7 +1,8 @@
 """Global conventions: --help, --version, every subcommand's --help, and
 usage errors with exit status 2."""
-import sys
 import os
+import re
+import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mringtest import mring, contains, expect, test, main  # noqa: E402
@@ -49,6 +50,19 @@ def usage_errors_exit_2():
 def extra_arguments_are_refused():
     p = mring("info", "a", "b", rc=2)
     contains(p.stderr, "unexpected argument 'b'")
+
+
+@test
+def man_page_documents_every_option():
+    man = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "mring.1")
+    with open(man) as f:
+        text = f.read().replace("\\-", "-")
+    for c in COMMANDS:
+        contains(text, ".SS " + c if c != "consumer" else ".SS consumer ")
+        for opt in set(re.findall(r"--[a-z][a-z-]*", mring(c, "--help")
+                                  .stdout)):
+            contains(text, opt)
 
 
 main()

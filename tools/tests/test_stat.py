@@ -98,7 +98,10 @@ def text_rates_while_producing():
     w = subprocess.Popen([MRING, "write", path], stdin=gen.stdout)
     gen.stdout.close()
     try:
-        time.sleep(0.2)
+        for _ in range(500):  # until the writer is attached
+            if '"alive":true' in mring("info", path, "--json").stdout:
+                break
+            time.sleep(0.02)
         out = mring("stat", path, "--interval", "0.3").stdout
     finally:
         w.terminate()
