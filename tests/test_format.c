@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,9 +147,9 @@ static void test_create_bad_geometry(void **state)
 		{cap + 512, 0, 0},
 		{1ull << 56, 0, 0},
 		{~0ull - pg + 1, 0, 0},
-		/* round_up(max_record + 16, page) must be <= capacity / 2 */
+		/* round_up(max_record + 32, page) must be <= capacity / 2 */
 		{cap, (uint32_t)(cap / 2), 0},
-		{cap, (uint32_t)(cap / 2 - 15), 0},
+		{cap, (uint32_t)(cap / 2 - 31), 0},
 		{cap, (uint32_t)cap, 0},
 		{cap, 0xffffffffu, 0},
 		{cap, 0xfffffff0u, 0},
@@ -183,14 +184,14 @@ static void test_create_bad_geometry(void **state)
 }
 
 /*
- * FORMAT.md: round_up(max_record + 16, page) <= capacity / 2. The largest
+ * FORMAT.md: round_up(max_record + 32, page) <= capacity / 2. The largest
  * max_record that rule allows is accepted, and works end to end.
  */
 static void test_create_max_record_limit(void **state)
 {
 	TU_PATH(path, "maxrec");
 	const uint64_t cap = small_cap();
-	const uint32_t mr = (uint32_t)(cap / 2 - 16);
+	const uint32_t mr = (uint32_t)(cap / 2 - 32);
 	struct mring_config c = tu_cfg(cap, mr, MRING_F_RECORDS);
 	struct mring_info in;
 	struct mring *p, *r;
@@ -711,20 +712,51 @@ static void test_hostile_not_a_ring(void **state)
 }
 
 /* Unreadable file: -EACCES (not meaningful as root). */
+/* A process without the right to open the file gets -EACCES. */
 static void test_no_permission(void **state)
 {
 	TU_PATH(path, "noperm");
+	struct stat dst;
+	int status;
+	pid_t pid;
 
 	(void)state;
-	if (geteuid() == 0) {
-		print_message(
-			"running as root: permissions are not enforced\n");
-		skip();
-	}
 	fresh(path, 0);
 	assert_int_equal(chmod(path, 0), 0);
-	REFUSED(path, "mode 000", -EACCES);
+	if (geteuid() != 0) {
+		REFUSED(path, "mode 000", -EACCES);
+		tu_rm(path);
+		return;
+	}
+	/*
+	 * Root ignores file modes: drop to nobody in a child, with the
+	 * directory made traversable so the file itself is what refuses.
+	 */
+	assert_int_equal(stat(tu_dir(), &dst), 0);
+	assert_int_equal(chmod(tu_dir(), 0755), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct mring_info in;
+		struct mring *r = NULL;
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(77);
+		int a = mring_open(path, MRING_PRODUCER, NULL, &r);
+		int b = mring_open(path, MRING_CONSUMER, NULL, &r);
+		int c = mring_inspect(path, &in, NULL, 0);
+		int d = mring_consumer_remove(path, "x");
+		_exit(a == -EACCES && b == -EACCES && c == -EACCES &&
+		                      d == -EACCES
+		              ? 0
+		              : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(chmod(tu_dir(), dst.st_mode & 07777), 0);
 	tu_rm(path);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 int main(void)

@@ -10,8 +10,6 @@
 
 #include "internal.h"
 
-#define REGISTRY_LOCK 65536 /* byte locked while slots are claimed/freed */
-
 static uint64_t slot_lock(int i)
 {
 	return 1 + (uint64_t)i;
@@ -344,7 +342,7 @@ int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
 	if (cfg->start != MRING_START_OLDEST &&
 	    cfg->start != MRING_START_NEWEST)
 		return -EINVAL;
-	rc = mring__os_lock(r->fd, REGISTRY_LOCK, 1);
+	rc = mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
 	if (rc < 0)
 		return rc;
 	i = find_slot(r, name, &resume);
@@ -366,7 +364,7 @@ int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
 	}
 	mring__store_relaxed(&c->slots[i].pid, (uint32_t)getpid());
 out:
-	mring__os_unlock(r->fd, REGISTRY_LOCK);
+	mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
 	if (rc < 0)
 		return rc;
 	rc = mring__window_move(r, r->pos);
@@ -389,11 +387,11 @@ void mring__consumer_detach(struct mring *r)
 	struct mring__slot *s = &c->slots[r->slot];
 
 	if (!r->durable) {
-		(void)mring__os_lock(r->fd, REGISTRY_LOCK, 1);
+		(void)mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
 		mring__store_release(&s->state, MRING__SLOT_FREE);
 		atomic_fetch_add_explicit(&c->cons_gen, 1,
 		                          memory_order_seq_cst);
-		mring__os_unlock(r->fd, REGISTRY_LOCK);
+		mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
 	}
 	mring__os_unlock(r->fd, slot_lock(r->slot));
 }

@@ -3,6 +3,7 @@
  * for the library's own codes, generated from the table in mring.h.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <string.h>
 
 #include "mring.h"
@@ -20,6 +21,8 @@ const char *mring_strerror(int err)
 	default:
 		break;
 	}
+	if (err == INT_MIN)
+		return "unknown error";
 	if (err < 0)
 		err = -err;
 	/* strerrordesc_np is thread-safe and never formats into a buffer. */

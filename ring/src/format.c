@@ -71,7 +71,8 @@ int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
 	    c->data_offset < c->ctl_size ||
 	    c->data_offset >= MRING__MAX_CAPACITY)
 		return MRING_ECORRUPT;
-	if (c->max_record < 1 || c->window < 1)
+	/* Windows are page multiples, and no page is smaller than 4 KiB. */
+	if (c->max_record < 1 || c->window < 1 || c->window % 4096)
 		return MRING_ECORRUPT;
 	/* Valid in itself, but maybe not on this machine's page size. */
 	if (c->capacity % (uint64_t)page || c->data_offset % (uint64_t)page ||
@@ -121,12 +122,19 @@ uint32_t mring__rec_check(const struct mring__rec *h, const void *payload,
 bool mring__rec_valid(const struct mring *r, const struct mring__rec *h,
                       uint64_t seq)
 {
-	if (h->len < 1 || h->len > r->max_record)
+	/*
+	 * Work on a copy: in shared memory the producer may be rewriting
+	 * the header while we look, and a length read twice could differ.
+	 */
+	struct mring__rec c;
+
+	memcpy(&c, h, sizeof(c));
+	if (c.len < 1 || c.len > r->max_record)
 		return false;
-	if (seq != UINT64_MAX && h->seq != seq)
+	if (seq != UINT64_MAX && c.seq != seq)
 		return false;
 	/* With MRING_F_CRC the check covers the payload too. */
-	return h->check == mring__rec_check(h, h + 1, r->crc);
+	return c.check == mring__rec_check(&c, h + 1, r->crc);
 }
 
 /* Geometry from a config, validated; fills the static part of *c. */

@@ -19,6 +19,8 @@
 #define MRING__MAX_CONSUMERS 4096
 #define MRING__REC_HDR 16u /* record header bytes */
 #define MRING__REC_ALIGN 8u
+/* Byte locked while slots are claimed or freed, and synced is set. */
+#define MRING__REGISTRY_LOCK 65536
 /* Positions stay far from 2^64 so that sums never wrap. */
 #define MRING__MAX_CAPACITY (1ull << 56)
 

@@ -215,16 +215,38 @@ ssize_t mring_write(struct mring *r, const void *buf, size_t len,
 
 int mring_sync(struct mring *r)
 {
-	uint64_t head = r->head, seq = r->seq;
+	struct mring__ctl *c = r->ctl;
+	uint64_t head, seq;
+	int rc;
 
+	/* What is committed now: the producer knows, others look. */
+	if (r->role == MRING_PRODUCER) {
+		head = r->head;
+		seq = r->seq;
+	} else if (r->records) {
+		rc = mring__seq_at_head(r, &head, &seq);
+		if (rc < 0)
+			return rc;
+	} else {
+		head = mring__load_acquire(&c->head);
+		seq = 0;
+	}
 	/* Data first ... */
 	if (fdatasync(r->fd) < 0)
 		return -errno;
-	if (r->role != MRING_PRODUCER)
-		return 0;
-	/* ... then the control block that vouches for it. */
-	mring__store_relaxed(&r->ctl->synced_seq, seq);
-	mring__store_release(&r->ctl->synced, head);
+	/*
+	 * ... then the control block that vouches for it. The pair
+	 * (synced_seq, synced) is written under the registry lock, as
+	 * several handles may sync at once.
+	 */
+	rc = mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
+	if (rc < 0)
+		return rc;
+	if (head > mring__load_relaxed(&c->synced)) {
+		mring__store_relaxed(&c->synced_seq, seq);
+		mring__store_release(&c->synced, head);
+	}
+	mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
 	if (fdatasync(r->fd) < 0)
 		return -errno;
 	return 0;

@@ -12,8 +12,6 @@
 
 #include "internal.h"
 
-#define REGISTRY_LOCK 65536
-
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
@@ -292,7 +290,7 @@ int mring_consumer_remove(const char *path, const char *name)
 	rc = mring__os_map_ctl(fd, len, PROT_READ | PROT_WRITE, (void **)&c);
 	if (rc < 0)
 		goto out;
-	rc = mring__os_lock(fd, REGISTRY_LOCK, 1);
+	rc = mring__os_lock(fd, MRING__REGISTRY_LOCK, 1);
 	if (rc < 0)
 		goto out;
 	rc = -ENOENT;
@@ -313,7 +311,7 @@ int mring_consumer_remove(const char *path, const char *name)
 		rc = 0;
 		break;
 	}
-	mring__os_unlock(fd, REGISTRY_LOCK);
+	mring__os_unlock(fd, MRING__REGISTRY_LOCK);
 out:
 	if (c)
 		mring__os_unmap(c, len);
