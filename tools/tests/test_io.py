@@ -194,7 +194,10 @@ def one_producer_one_reader_per_name():
     r = subprocess.Popen([MRING, "read", path, "-c", "x", "-f"],
                          stdout=subprocess.DEVNULL)
     try:
-        wait_for(lambda: info(path)["producer"]["alive"] and
+        # The library takes the producer lock before it stores its pid:
+        # wait for both, or the message may not know the pid yet.
+        wait_for(lambda: info(path)["producer"]["pid"] == w.pid and
+                 info(path)["producer"]["alive"] and
                  info(path)["consumers"][0]["alive"], "attach")
         p = mring("write", path, input="x", rc=1)
         contains(p.stderr, "another producer is attached",
