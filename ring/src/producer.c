@@ -338,6 +338,8 @@ int mring__producer_attach(struct mring *r)
 
 	if (rc < 0)
 		return rc;
+	/* Who holds the lock is told at once: tools show it. */
+	mring__store_relaxed(&c->prod_pid, (uint32_t)getpid());
 	uint64_t head = mring__load_acquire(&c->head);
 	uint64_t seq = mring__load_relaxed(&c->head_seq);
 
@@ -349,7 +351,6 @@ int mring__producer_attach(struct mring *r)
 		return rc;
 	}
 	mring__os_boot_id(c->boot_id, sizeof(c->boot_id));
-	mring__store_relaxed(&c->prod_pid, (uint32_t)getpid());
 	mring__store_relaxed(&c->clean, 0);
 	mring__store_relaxed(&c->head_seq, seq);
 	mring__store_relaxed(&c->eof, 0);
