@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Summaries of the benchmarks' CSV: medians over repetitions, ratios
+computed pair by pair (same condition, repetition and lap), the targets,
+and the data and gnuplot script of the plots.
+
+    analyze.py loop --csv loop.csv --timeline loop-timeline.csv --out DIR
+    analyze.py ipc --csv ipc.csv --out DIR
+    analyze.py loop --check --csv loop.csv    # columns only (smoke tests)
+"""
+import argparse
+import csv
+import statistics
+import sys
+from collections import defaultdict
+
+LOOP_COLS = [
+    "cond", "strategy", "rep", "lap", "writers", "file_bytes", "chunk",
+    "complete", "bytes", "seconds", "gbps", "lat_p50_us", "lat_p99_us",
+    "lat_max_us", "majflt", "minflt", "majflt_after_win1", "read_bytes",
+    "write_bytes", "cache_peak_bytes", "memcg_max_usage_bytes", "maint",
+    "reclaim", "maint_wait_ms", "reclaimed_bytes", "consumed_bytes",
+]
+IPC_COLS = [
+    "transport", "medium", "wait", "record_bytes", "rep", "records",
+    "seconds", "records_per_s", "gbps", "lat_p50_us", "lat_p99_us",
+    "lat_p999_us", "lat_max_us", "batch", "memcpy_gbps", "disk_write_gbps",
+]
+
+
+def read_csv(path, cols):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        sys.exit(f"{path}: no rows")
+    missing = [c for c in cols if c not in rows[0]]
+    if missing:
+        sys.exit(f"{path}: missing columns {missing}")
+    for i, r in enumerate(rows):
+        for c in cols:
+            if r[c] is None or r[c] == "":
+                sys.exit(f"{path}: row {i + 2}: empty {c}")
+    return rows
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, spec=".2f"):
+    return "-" if x is None else format(x, spec)
+
+
+def table(header, rows):
+    w = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else
+         len(str(h)) for i, h in enumerate(header)]
+    lines = ["  ".join(str(h).rjust(w[i]) for i, h in enumerate(header))]
+    for r in rows:
+        lines.append("  ".join(str(c).rjust(w[i]) for i, c in enumerate(r)))
+    return "\n".join(lines)
+
+
+def markdown(header, rows):
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---:" for _ in header) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+# ---- loop ---------------------------------------------------------------
+
+def loop(args):
+    rows = read_csv(args.csv, LOOP_COLS)
+    if args.check:
+        print(f"{args.csv}: {len(rows)} rows, columns ok")
+        return
+    order = []
+    for r in rows:
+        if r["strategy"] not in order:
+            order.append(r["strategy"])
+    conds = []
+    for r in rows:
+        if r["cond"] not in conds:
+            conds.append(r["cond"])
+    by = {}
+    for r in rows:
+        by[(r["cond"], r["strategy"], int(r["rep"]), int(r["lap"]))] = r
+    reps = sorted({k[2] for k in by})
+    laps = sorted({k[3] for k in by})
+
+    def g(cond, s, rep, lap, col="gbps"):
+        r = by.get((cond, s, rep, lap))
+        return None if r is None else float(r[col])
+
+    def ratio(cond, s, base, lap):
+        rs = []
+        for rep in reps:
+            a, b = g(cond, s, rep, lap), g(cond, base, rep, lap)
+            if a is not None and b:
+                rs.append(a / b)
+        return med(rs)
+
+    header = ["cond", "strategy", "lap", "GB/s", "x naive", "x pwrite",
+              "p50 us", "p99 us", "max us", "majflt", "majflt>w1",
+              "minflt", "read GB", "cache MB", "n", "note"]
+    out_rows, csv_rows = [], []
+    for cond in conds:
+        for s in order:
+            for lap in laps:
+                sel = [by[k] for k in by if k[0] == cond and k[1] == s
+                       and k[3] == lap]
+                if not sel:
+                    continue
+
+                def m(col):
+                    return med(float(r[col]) for r in sel)
+
+                partial = sum(1 for r in sel if r["complete"] != "1")
+                cache = med(float(r["cache_peak_bytes"]) for r in sel
+                            if float(r["cache_peak_bytes"]) >= 0)
+                rec = dict(cond=cond, strategy=s, lap=lap, gbps=m("gbps"),
+                           x_naive=ratio(cond, s, "naive", lap),
+                           x_pwrite=ratio(cond, s, "pwrite", lap),
+                           p50_us=m("lat_p50_us"), p99_us=m("lat_p99_us"),
+                           max_us=m("lat_max_us"), majflt=m("majflt"),
+                           majflt_after_win1=m("majflt_after_win1"),
+                           minflt=m("minflt"),
+                           read_gb=m("read_bytes") / 1e9,
+                           cache_peak_mb=None if cache is None else cache / 1e6,
+                           reps=len(sel), partial_reps=partial)
+                csv_rows.append(rec)
+                out_rows.append([
+                    cond, s, lap, fmt(rec["gbps"], ".3f"),
+                    fmt(rec["x_naive"]), fmt(rec["x_pwrite"]),
+                    fmt(rec["p50_us"], ".0f"), fmt(rec["p99_us"], ".0f"),
+                    fmt(rec["max_us"], ".0f"), fmt(rec["majflt"], ".0f"),
+                    fmt(rec["majflt_after_win1"], ".0f"),
+                    fmt(rec["minflt"], ".0f"), fmt(rec["read_gb"]),
+                    fmt(rec["cache_peak_mb"], ".0f"), len(sel),
+                    f"partial x{partial}" if partial else ""])
+    text = table(header, out_rows)
+    print(text)
+    with open(f"{args.out}/loop-summary.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(csv_rows[0].keys()))
+        w.writeheader()
+        w.writerows(csv_rows)
+    targets = loop_targets(conds, laps, g, ratio, reps, by)
+    print("\n" + "\n".join(targets))
+    with open(f"{args.out}/loop-summary.md", "w") as f:
+        if args.machine:
+            f.write("```\n" + open(args.machine).read() + "```\n\n")
+        f.write(markdown(header, out_rows) + "\n\n")
+        f.write("\n".join("- " + t for t in targets) + "\n")
+    if args.timeline:
+        loop_plot(args, conds, order)
+
+
+def loop_targets(conds, laps, g, ratio, reps, by):
+    out = []
+    s = "mring"
+    late = [lap for lap in laps if lap >= 2]
+    if "slow" in conds and late:
+        for lap in late:
+            own = med(g("slow", s, rep, lap) / g("slow", s, rep, 1)
+                      for rep in reps if g("slow", s, rep, lap)
+                      and g("slow", s, rep, 1))
+            xp = ratio("slow", s, "pwrite", lap)
+            xn = ratio("slow", s, "naive", lap)
+            xnr = ratio("slow", s, "naive-nora", lap)
+            ok = (own or 0) >= 0.9 and (xp or 0) >= 0.8 and (xn or 0) >= 5
+            out.append(f"target 1 (slow reads), lap {lap}: mring = "
+                       f"{fmt(own)}x its lap 1 (>= 0.9), {fmt(xp)}x pwrite "
+                       f"(>= 0.8), {fmt(xn)}x naive (>= 5; "
+                       f"{fmt(xnr)}x naive without readahead): "
+                       f"{'MET' if ok else 'MISSED'}")
+        mj = [int(r["majflt_after_win1"]) for k, r in by.items()
+              if k[0] == "slow" and k[1] == s]
+        if mj:
+            out.append(f"target 1, major faults in the writer after the "
+                       f"first window (all laps, reps, writers): "
+                       f"{sum(mj)}: {'MET' if sum(mj) == 0 else 'MISSED'}")
+    if "native" in conds:
+        for lap in laps:
+            xn = ratio("native", s, "naive", lap)
+            xp = ratio("native", s, "pwrite", lap)
+            ok = (xn or 0) >= 1 and (xp or 0) >= 1
+            out.append(f"target 2 (native disk), lap {lap}: mring = "
+                       f"{fmt(xn)}x naive (>= 1), {fmt(xp)}x pwrite (>= 1): "
+                       f"{'MET' if ok else 'MISSED'}")
+    return out
+
+
+def interp(samples, t):
+    """Bytes written at time t, from (t, bytes) samples."""
+    if not samples or t <= samples[0][0]:
+        return 0.0 if not samples or t < samples[0][0] else samples[0][1]
+    for (t0, b0), (t1, b1) in zip(samples, samples[1:]):
+        if t0 <= t <= t1:
+            return b0 if t1 == t0 else b0 + (b1 - b0) * (t - t0) / (t1 - t0)
+    return samples[-1][1]
+
+
+def loop_plot(args, conds, order):
+    series = defaultdict(list)   # (cond, strategy, rep, writer) -> samples
+    cache = defaultdict(list)
+    fsize = {}
+    for r in csv.DictReader(open(args.timeline)):
+        key = (r["cond"], r["strategy"], int(r["rep"]))
+        if r["writer"] == "-1":
+            cache[key].append((float(r["t"]), float(r["bytes"])))
+        else:
+            series[key + (int(r["writer"]),)].append(
+                (float(r["t"]), float(r["bytes"])))
+    for r in csv.DictReader(open(args.csv)):
+        fsize[r["strategy"]] = float(r["file_bytes"])
+    rep = 1
+    dt = args.bin
+    plots = []
+    for cond in conds:
+        dat = f"{args.out}/loop-timeline-{cond}.dat"
+        wraps = f"{args.out}/loop-wraps-{cond}.dat"
+        idx = 0
+        names = []
+        with open(dat, "w") as f, open(wraps, "w") as fw:
+            for s in order:
+                ws = [v for k, v in series.items()
+                      if k[:3] == (cond, s, rep)]
+                if not ws:
+                    continue
+                ws = [sorted(v) for v in ws]
+                end = max(v[-1][0] for v in ws)
+                f.write(f"# {s}\n")
+                t = 0.0
+                while t < end:
+                    b0 = sum(interp(v, t) for v in ws)
+                    b1 = sum(interp(v, t + dt) for v in ws)
+                    f.write(f"{t + dt / 2:.3f} {(b1 - b0) / dt / 1e9:.4f}\n")
+                    t += dt
+                f.write("\n\n")
+                # Wrap points: where writer 0 starts lap 2, 3...
+                fw.write(f"# {s}\n")
+                v = ws[0]
+                lap = 1
+                for (t0, b0), (t1, b1) in zip(v, v[1:]):
+                    while b1 >= lap * fsize[s] > b0 and b1 < v[-1][1] + 1:
+                        tw = t0 + (t1 - t0) * (lap * fsize[s] - b0) / (b1 - b0)
+                        rate = (sum(interp(x, tw + dt / 2) for x in ws) -
+                                sum(interp(x, tw - dt / 2) for x in ws))
+                        fw.write(f"{tw:.3f} {rate / dt / 1e9:.4f} {lap + 1}\n")
+                        lap += 1
+                fw.write("\n\n")
+                names.append((idx, s))
+                idx += 1
+        plots.append((cond, dat, wraps, names))
+    gp = f"{args.out}/loop-plot.gp"
+    with open(gp, "w") as f:
+        f.write(f'set terminal pngcairo size 1400,{520 * len(plots)} '
+                f'font "sans,10"\n'
+                if args.cairo else
+                f'set terminal png size 1400,{520 * len(plots)}\n')
+        f.write(f'set output "{args.out}/loop.png"\n')
+        f.write(f"set multiplot layout {len(plots)},1\n")
+        f.write("set key outside right\nset grid\n")
+        f.write('set xlabel "seconds since start (repetition 1)"\n')
+        f.write(f'set ylabel "GB/s, all writers ({dt:g} s bins)"\n')
+        for cond, dat, wraps, names in plots:
+            f.write(f'set title "loop-around, {cond}: throughput over time;'
+                    f' triangles = writer 0 starts lap 2, 3..."\n')
+            parts = []
+            for i, s in names:
+                parts.append(f'"{dat}" index {i} using 1:2 with lines '
+                             f'lw 2 lc {i + 1} title "{s}"')
+                parts.append(f'"{wraps}" index {i} using 1:2 with points '
+                             f'pt 9 ps 1.5 lc {i + 1} notitle')
+            f.write("plot " + ", \\\n     ".join(parts) + "\n")
+        f.write("unset multiplot\n")
+
+
+# ---- ipc ----------------------------------------------------------------
+
+def ipc(args):
+    rows = read_csv(args.csv, IPC_COLS)
+    if args.check:
+        print(f"{args.csv}: {len(rows)} rows, columns ok")
+        return
+    groups = defaultdict(list)
+    order = []
+    for r in rows:
+        k = (r["transport"], r["medium"], r["wait"], int(r["record_bytes"]))
+        if k not in order:
+            order.append(k)
+        groups[k].append(r)
+    memcpy = med(float(r["memcpy_gbps"]) for r in rows)
+    disk = med(float(r["disk_write_gbps"]) for r in rows
+               if float(r["disk_write_gbps"]) > 0)
+    byrep = {(r["transport"], r["medium"], r["wait"], int(r["record_bytes"]),
+              int(r["rep"])): r for r in rows}
+
+    def pair_ratio(k, base):
+        rs = []
+        for r in groups[k]:
+            b = byrep.get(base + (int(r["rep"]),))
+            if b and float(b["gbps"]) > 0:
+                rs.append(float(r["gbps"]) / float(b["gbps"]))
+        return med(rs)
+
+    header = ["transport", "medium", "wait", "record", "Mrec/s", "GB/s",
+              "x memcpy", "x pipe1M", "p50 us", "p99 us", "p99.9 us",
+              "max us", "n"]
+    out = []
+    summ = []
+    for k in order:
+        g = groups[k]
+
+        def m(col):
+            return med(float(r[col]) for r in g)
+        xm = med(float(r["gbps"]) / float(r["memcpy_gbps"]) for r in g
+                 if float(r["memcpy_gbps"]) > 0)
+        xp = pair_ratio(k, ("pipe", "-", k[2], k[3]))
+        rec = dict(transport=k[0], medium=k[1], wait=k[2], record_bytes=k[3],
+                   mrec_s=m("records_per_s") / 1e6, gbps=m("gbps"),
+                   x_memcpy=xm, x_pipe=xp, p50_us=m("lat_p50_us"),
+                   p99_us=m("lat_p99_us"), p999_us=m("lat_p999_us"),
+                   max_us=m("lat_max_us"), reps=len(g))
+        summ.append(rec)
+        out.append([k[0], k[1], k[2], k[3], fmt(rec["mrec_s"], ".3f"),
+                    fmt(rec["gbps"], ".3f"), fmt(xm), fmt(xp),
+                    fmt(rec["p50_us"], ".1f"), fmt(rec["p99_us"], ".1f"),
+                    fmt(rec["p999_us"], ".1f"), fmt(rec["max_us"], ".0f"),
+                    len(g)])
+    print(table(header, out))
+    print(f"\nmemcpy (64 MiB blocks, one thread): {fmt(memcpy)} GB/s; "
+          f"disk buffered write: {fmt(disk)} GB/s")
+    targets = ipc_targets(summ, memcpy)
+    print("\n".join(targets))
+    with open(f"{args.out}/ipc-summary.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(summ[0].keys()))
+        w.writeheader()
+        w.writerows(summ)
+    with open(f"{args.out}/ipc-summary.md", "w") as f:
+        if args.machine:
+            f.write("```\n" + open(args.machine).read() + "```\n\n")
+        f.write(markdown(header, out) + "\n\n")
+        f.write(f"memcpy (64 MiB blocks, one thread): {fmt(memcpy)} GB/s; "
+                f"disk buffered write: {fmt(disk)} GB/s\n\n")
+        f.write("\n".join("- " + t for t in targets) + "\n")
+
+
+def ipc_targets(summ, memcpy):
+    def find(t, med_, wait, size):
+        for r in summ:
+            if (r["transport"], r["medium"], r["wait"],
+                    r["record_bytes"]) == (t, med_, wait, size):
+                return r
+        return None
+    out = []
+    for wait in ("spin", "sleep"):
+        r = find("mring", "shm", wait, 1 << 20)
+        if r:
+            ok = (r["x_memcpy"] or 0) >= 0.4 and (r["x_pipe"] or 0) >= 2
+            out.append(f"target 3, 1 MiB records on /dev/shm ({wait}): "
+                       f"{fmt(r['gbps'])} GB/s = {fmt(r['x_memcpy'])}x memcpy"
+                       f" (>= 0.4), {fmt(r['x_pipe'])}x 1 MiB pipe (>= 2): "
+                       f"{'MET' if ok else 'MISSED'}")
+        r = find("mring", "shm", wait, 64)
+        if r:
+            ok = r["mrec_s"] >= 20
+            out.append(f"target 3, 64 B records on /dev/shm ({wait}): "
+                       f"{fmt(r['mrec_s'])} M records/s (>= 20): "
+                       f"{'MET' if ok else 'MISSED'}")
+    for wait, lim in (("spin", 10), ("sleep", 100)):
+        r = find("mring", "shm", wait, 64)
+        if r:
+            ok = r["p99_us"] < lim
+            out.append(f"target 4, wake-up p99 ({wait}, 64 B, /dev/shm): "
+                       f"{fmt(r['p99_us'], '.1f')} us (< {lim}): "
+                       f"{'MET' if ok else 'MISSED'}")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["loop", "ipc"])
+    ap.add_argument("--csv", required=True)
+    ap.add_argument("--timeline")
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--machine")
+    ap.add_argument("--bin", type=float, default=1.0)
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--cairo", action="store_true", default=True)
+    args = ap.parse_args()
+    loop(args) if args.what == "loop" else ipc(args)
+
+
+if __name__ == "__main__":
+    main()
