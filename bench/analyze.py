@@ -191,6 +191,12 @@ def loop_targets(conds, laps, g, ratio, reps, by):
     return out
 
 
+# One colour per strategy, the same in every panel.
+COLOURS = ["#000000", "#777777", "#1f77b4", "#6baed6", "#8c564b",
+           "#ff7f0e", "#bcbd22", "#9467bd", "#2ca02c", "#17becf",
+           "#d62728"]
+
+
 def interp(samples, t):
     """Bytes written at time t, from (t, bytes) samples."""
     if not samples or t <= samples[0][0]:
@@ -269,10 +275,12 @@ def loop_plot(args, conds, order):
                     f' triangles = writer 0 starts lap 2, 3..."\n')
             parts = []
             for i, s in names:
+                c = COLOURS[order.index(s) % len(COLOURS)]
+                dash = 2 if s.endswith("-nora") else 1
                 parts.append(f'"{dat}" index {i} using 1:2 with lines '
-                             f'lw 2 lc {i + 1} title "{s}"')
+                             f'lw 2 dt {dash} lc rgb "{c}" title "{s}"')
                 parts.append(f'"{wraps}" index {i} using 1:2 with points '
-                             f'pt 9 ps 1.5 lc {i + 1} notitle')
+                             f'pt 9 ps 1.5 lc rgb "{c}" notitle')
             f.write("plot " + ", \\\n     ".join(parts) + "\n")
         f.write("unset multiplot\n")
 

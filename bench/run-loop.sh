@@ -11,19 +11,20 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+cmdline="$0 $*"
 bin=""
 out="$here/results"
 dir=/tmp
 writers=2
-file_size=4G
+file_size=2G
 laps=3
 window=256M
-mem=1G
-reps=3
+mem=512M
+reps=2
 throttle=200M
 conds="native,slow"
 strategies=""
-max_seconds=100
+max_seconds=20
 consumer=""
 smoke=0
 plot=1
@@ -100,7 +101,8 @@ memcg="" blkcg="" child=""
 cleanup() {
 	trap - EXIT INT TERM
 	if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
-		kill -INT "$child" 2>/dev/null || true
+		# TERM: a background job ignores INT; loop stops cleanly on TERM.
+		kill -TERM "$child" 2>/dev/null || true
 		wait "$child" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
@@ -161,14 +163,15 @@ ra_kb=$(cat "/sys/class/block/$(basename "${src:-/dev/vda}")/queue/read_ahead_kb
 landed=$(git -C "$here/.." log --oneline 2>/dev/null | grep -c ' ring: maintenance' || true)
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "command: $0 $*"
+	echo "command: $cmdline"
+	echo "binary: $bin (built from $(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$(dirname "$bin")/../CMakeCache.txt" 2>/dev/null))"
 	echo "commit: $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null) (maintenance-thread commits: $landed; working tree $(git -C "$here/.." status --porcelain -- ring | wc -l) changed files under ring/)"
 	echo "kernel: $(uname -sr)"
 	echo "cpu: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), swap $(awk '/SwapTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo "file system: $(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$tmp")"
 	echo "device read_ahead_kb: $ra_kb"
-	echo "settings: writers $writers, file $file_size each, $laps laps, chunk 625000, window $window, reps $reps, conds $conds, max $max_seconds s per run, consumer ${consumer:-no}"
+	echo "settings: throttle $throttle = $tbps B/s, writers $writers, file $file_size each, $laps laps, chunk 625000, window $window, reps $reps, conds $conds, max $max_seconds s per run, consumer ${consumer:-no}"
 	echo "cgroups: ${cgnote}"
 	echo "note: other engineers use this machine at the same time; figures are noisy"
 } > "$out/loop-machine.txt"
