@@ -108,6 +108,23 @@ MRING_API const char *mring_version(void);
 #define MRING_F_CRC (1u << 2)       /* records carry a CRC32C */
 /* Creation-time actions, not stored. */
 #define MRING_F_PREALLOC (1u << 8) /* fallocate the data region */
+/* Per-handle, given to mring_open(). */
+#define MRING_F_NO_PREFETCH (1u << 16) /* no maintenance thread */
+#define MRING_F_NO_URING (1u << 17)    /* maintenance by plain syscalls */
+#define MRING_F_NUMA_NODE (1u << 18)   /* run maintenance on numa_node */
+
+/*
+ * How the producer's maintenance thread discards data no reader needs, so
+ * that the next lap's page faults find zeros instead of reading old data
+ * from disk (see README, "Reclaim policies", for the measurements).
+ */
+enum mring_reclaim {
+	MRING_RECLAIM_AUTO = 0,  /* the measured default for the file system */
+	MRING_RECLAIM_NONE = 1,  /* leave everything in place */
+	MRING_RECLAIM_CACHE = 2, /* drop clean cached pages (fadvise) */
+	MRING_RECLAIM_ZERO = 3,  /* FALLOC_FL_ZERO_RANGE: blocks stay */
+	MRING_RECLAIM_PUNCH = 4, /* FALLOC_FL_PUNCH_HOLE: blocks freed */
+};
 
 /* Where a consumer that has no stored position starts. */
 enum mring_start {
@@ -142,6 +159,15 @@ struct mring_config {
 	int start;
 	/* Create: file permissions. 0 = 0600. */
 	unsigned mode;
+	/* Open, producer: enum mring_reclaim. */
+	int reclaim;
+	/* Open, producer: bytes of the ring the maintenance thread lets
+	 * stay in the page cache. 0 = a quarter of RAM or the ring, the
+	 * smaller; UINT64_MAX = no bound. */
+	uint64_t cache_budget;
+	/* Open, with MRING_F_NUMA_NODE: node for the maintenance thread
+	 * and the pages it pre-faults. Without it: the opener's node. */
+	int numa_node;
 	uint32_t reserved_[8]; /* zero */
 };
 
@@ -291,6 +317,20 @@ struct mring_stats {
 	uint64_t tail;             /* ring: oldest valid position, now */
 	uint64_t position;         /* this handle: own position */
 	uint64_t capacity;
+	/* Producer handle with its maintenance thread: */
+	uint64_t minor_faults;    /* producer thread, since open */
+	uint64_t major_faults;    /* producer thread, since open */
+	uint64_t maint_wait_ns;   /* producer waited for a window */
+	uint64_t prefault_ahead;  /* bytes ready ahead of the head now */
+	uint64_t reclaim_ops;     /* reclaim operations completed */
+	uint64_t reclaimed_bytes; /* bytes discarded by reclaim */
+	uint64_t writeback_ops;   /* write-back operations completed */
+	uint64_t cache_drop_ops;  /* page-cache drops completed */
+	uint64_t cache_bytes;     /* ring bytes in the page cache (sample) */
+	int maint;                /* 0 none, 1 io_uring, 2 system calls */
+	int reclaim;              /* enum mring_reclaim in effect */
+	int numa_node;            /* node of the maintenance thread, -1 */
+	int reserved_i_;
 	uint64_t reserved_[16];
 };
 

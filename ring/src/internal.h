@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "mring.h"
@@ -31,6 +32,11 @@ struct mring__pool {
 	int fd;
 	uint64_t data_off;
 	uint64_t cap;
+	/* The owner and the maintenance thread both map windows. */
+	pthread_mutex_t mu;
+	bool populate; /* pre-fault on map (writer without a thread) */
+	int cur;       /* slot the owner uses, -1 none */
+	int pin;       /* slot the maintenance thread uses, -1 none */
 	unsigned next; /* round-robin victim */
 	struct {
 		uint64_t off; /* data-region offset of byte 0 */
@@ -41,10 +47,20 @@ struct mring__pool {
 int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
                      uint64_t cap, uint64_t win, uint64_t overlap, int prot);
 void mring__pool_fini(struct mring__pool *p);
-/* Map (or find) the window starting at `start`; *base gets its address. */
-int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base);
+/*
+ * Map (or find) the window starting at stream position `start` and store
+ * its address in *base; `thread` tells who asks (the maintenance thread
+ * pins its slot, the owner makes it current). Returns 1 if it mapped, 0 if
+ * it was already mapped, or a negative error.
+ */
+int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base,
+                    bool thread);
+/* The maintenance thread is done with its slot. */
+void mring__pool_unpin(struct mring__pool *p);
 
 /* ---- the handle ------------------------------------------------------ */
+
+struct mring__maint;
 
 struct mring {
 	int fd;
@@ -67,13 +83,19 @@ struct mring {
 	uint64_t wstart; /* its stream position */
 
 	/* producer */
-	uint64_t head;     /* committed end, as published */
-	uint64_t limit;    /* may write below this without checking */
-	uint64_t tail;     /* last tail published */
-	uint64_t seq;      /* next record number */
-	uint64_t want;     /* end the producer waits to write up to */
-	uint32_t gen_seen; /* cons_gen when `limit` was computed */
-	size_t resv;       /* reserved length, 0 = none */
+	uint64_t head;              /* committed end, as published */
+	uint64_t limit;             /* may write below this without checking */
+	uint64_t bp_limit;          /* the part of limit due to consumers */
+	uint64_t tail;              /* last tail published */
+	uint64_t seq;               /* next record number */
+	uint64_t want;              /* end the producer waits to write up to */
+	uint32_t gen_seen;          /* cons_gen when `limit` was computed */
+	size_t resv;                /* reserved length, 0 = none */
+	struct mring__maint *maint; /* maintenance thread, or NULL */
+	unsigned cshift;            /* log2 of the maintenance chunk */
+	mring_atomic_u64 *bounds;   /* first record start of each chunk */
+	uint64_t nbounds;
+	int64_t flt_min0, flt_maj0; /* thread faults at open */
 
 	/* consumer */
 	int slot; /* index in ctl->slots */
@@ -132,9 +154,22 @@ int mring__wait(struct mring *r, mring_atomic_u32 *w,
 void mring__wake(mring_atomic_u32 *w);
 
 /* producer.c */
-int mring__producer_attach(struct mring *r);
+int mring__producer_attach(struct mring *r, const struct mring_config *cfg);
 void mring__producer_detach(struct mring *r);
 void mring__rescan(struct mring *r);
+/* Raise the shared tail to at least t (it only grows). */
+void mring__tail_raise(struct mring__ctl *c, uint64_t t);
+
+/* maint.c */
+int mring__maint_start(struct mring *r, const struct mring_config *cfg);
+void mring__maint_stop(struct mring *r);
+/* Producer may write below this (UINT64_MAX without a thread). */
+uint64_t mring__maint_ready(struct mring *r);
+/* The producer waits for the thread: wake it. */
+void mring__maint_kick(struct mring *r, uint64_t end);
+/* Error that keeps the thread from preparing more (e.g. -ENOSPC), or 0. */
+int mring__maint_error(struct mring *r);
+void mring__maint_stats(struct mring *r, struct mring_stats *st);
 
 /* consumer.c */
 int mring__consumer_attach(struct mring *r, const struct mring_config *cfg);

@@ -7,9 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <signal.h>
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -104,6 +108,24 @@ int mring__os_fs_full(int fd)
 	return sf.f_bavail == 0;
 }
 
+int mring__os_cached(int fd, uint64_t off, uint64_t len, uint64_t *bytes)
+{
+#ifndef SYS_cachestat
+#define SYS_cachestat 451 /* the same on x86-64 and arm64 */
+#endif
+	struct {
+		uint64_t off, len;
+	} range = {off, len};
+	struct {
+		uint64_t cache, dirty, writeback, evicted, recently_evicted;
+	} cs;
+
+	if (syscall(SYS_cachestat, fd, &range, &cs, 0) < 0)
+		return -errno;
+	*bytes = cs.cache * (uint64_t)mring__os_page_size();
+	return 0;
+}
+
 int mring__os_map_ctl(int fd, size_t len, int prot, void **addr)
 {
 	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, 0);
@@ -164,6 +186,75 @@ int mring__os_lock_held(int fd, uint64_t byte)
 	if (rc < 0)
 		return rc;
 	return fl.l_type != F_UNLCK;
+}
+
+int mring__os_thread_faults(int64_t *minor, int64_t *major)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) < 0)
+		return -errno;
+	*minor = ru.ru_minflt;
+	*major = ru.ru_majflt;
+	return 0;
+}
+
+static uint64_t read_u64_file(const char *path)
+{
+	char buf[64];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return UINT64_MAX;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return UINT64_MAX;
+	buf[n] = '\0';
+	if (buf[0] < '0' || buf[0] > '9') /* "max" */
+		return UINT64_MAX;
+	return strtoull(buf, NULL, 10);
+}
+
+uint64_t mring__os_mem_limit(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	uint64_t lim =
+		pages > 0 ? (uint64_t)pages * (uint64_t)mring__os_page_size()
+			  : UINT64_MAX;
+	char line[512], path[700];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return lim;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *p = NULL;
+		const char *file = NULL;
+		if ((p = strstr(line, ":memory:")) != NULL) {
+			p += 8;
+			file = "/sys/fs/cgroup/memory%s/memory.limit_in_bytes";
+		} else if (strncmp(line, "0::", 3) == 0) {
+			p = line + 3;
+			file = "/sys/fs/cgroup%s/memory.max";
+		}
+		if (!file)
+			continue;
+		snprintf(path, sizeof(path), file, p);
+		uint64_t v = read_u64_file(path);
+		if (v < lim)
+			lim = v;
+	}
+	fclose(f);
+	return lim;
+}
+
+bool mring__os_pid_alive(pid_t pid)
+{
+	if (pid <= 0)
+		return true;
+	return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
 int64_t mring__os_now_ns(void)

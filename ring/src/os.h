@@ -7,7 +7,9 @@
 #define MRING_OS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Page size of this machine. */
 long mring__os_page_size(void);
@@ -27,6 +29,8 @@ int mring__os_populate_write(uint8_t *addr, size_t len);
 int mring__os_file_size(int fd, uint64_t *size);
 /* 1 if the file system holding fd has no block left for us, else 0. */
 int mring__os_fs_full(int fd);
+/* Bytes of fd[off, off+len) in the page cache (cachestat, Linux 6.5). */
+int mring__os_cached(int fd, uint64_t off, uint64_t len, uint64_t *bytes);
 /* Map the control block (shared, read-write) of `len` bytes at offset 0. */
 int mring__os_map_ctl(int fd, size_t len, int prot, void **addr);
 void mring__os_unmap(void *addr, size_t len);
@@ -39,6 +43,15 @@ int mring__os_lock(int fd, uint64_t byte, int wait);
 void mring__os_unlock(int fd, uint64_t byte);
 /* 1 if another open file holds a lock on `byte`, 0 if not, or -errno. */
 int mring__os_lock_held(int fd, uint64_t byte);
+
+/* Minor and major page faults of the calling thread. */
+int mring__os_thread_faults(int64_t *minor, int64_t *major);
+
+/* Memory this process may use: RAM, or less under a cgroup limit. */
+uint64_t mring__os_mem_limit(void);
+
+/* Is there a process `pid` (0: unknown, counted as alive)? */
+bool mring__os_pid_alive(pid_t pid);
 
 /* Monotonic nanoseconds. */
 int64_t mring__os_now_ns(void);

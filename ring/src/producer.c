@@ -22,10 +22,8 @@ void mring__rescan(struct mring *r)
 
 	/* Pairs with the consumer's seq_cst increment after it fills a slot. */
 	r->gen_seen = mring__load_acquire(&c->cons_gen);
-	if (r->overwrite) {
-		r->limit = UINT64_MAX;
-		return;
-	}
+	if (r->overwrite)
+		goto out;
 	for (uint32_t i = 0; i < c->max_consumers; i++) {
 		struct mring__slot *s = &c->slots[i];
 		if (mring__load_acquire(&s->state) != MRING__SLOT_DURABLE)
@@ -35,7 +33,24 @@ void mring__rescan(struct mring *r)
 		if (pos < min)
 			min = pos;
 	}
+out:
 	r->limit = min == UINT64_MAX ? UINT64_MAX : min + r->cap;
+	r->bp_limit = r->limit;
+	/* Never beyond what the maintenance thread has prepared. */
+	uint64_t ready = mring__maint_ready(r);
+	if (ready < r->limit)
+		r->limit = ready;
+}
+
+void mring__tail_raise(struct mring__ctl *c, uint64_t t)
+{
+	uint64_t old = mring__load_relaxed(&c->tail);
+
+	/* Two writers (producer, maintenance thread): it only grows. */
+	while (old < t && !atomic_compare_exchange_weak_explicit(
+				  &c->tail, &old, t, memory_order_seq_cst,
+				  memory_order_relaxed))
+		;
 }
 
 /*
@@ -46,7 +61,15 @@ void mring__rescan(struct mring *r)
  */
 static void advance_tail(struct mring *r, uint64_t target)
 {
-	uint64_t t = r->tail;
+	/* The maintenance thread may have raised it already. */
+	uint64_t t = mring__load_relaxed(&r->ctl->tail);
+
+	if (t < r->tail)
+		t = r->tail;
+	if (t >= target) {
+		r->tail = t;
+		return;
+	}
 
 	if (!r->records) {
 		t = target;
@@ -67,7 +90,7 @@ static void advance_tail(struct mring *r, uint64_t target)
 	 * Consumers compare their position with `tail` after reading data;
 	 * the fence keeps this store ahead of the writes that overwrite it.
 	 */
-	mring__store_relaxed(&r->ctl->tail, t);
+	mring__tail_raise(r->ctl, t);
 	r->tail = t;
 	if (r->overwrite) {
 		mring__fence_release();
@@ -86,7 +109,40 @@ static void advance_tail(struct mring *r, uint64_t target)
 static bool space_ok(struct mring *r)
 {
 	mring__rescan(r);
-	return r->want <= r->limit;
+	return r->want <= r->limit || mring__maint_error(r) < 0;
+}
+
+/* Wait until the producer may write below `end`. */
+static int wait_room(struct mring *r, uint64_t end, int64_t deadline,
+                     bool nowait)
+{
+	/* Not full, only not prepared yet: like a page fault, it is waited
+	 * for even by a caller who does not want to wait for space. */
+	bool thread = end <= r->bp_limit;
+	int64_t t0 = 0;
+	int rc;
+
+	if (thread) {
+		/* A pre-fault failed there (disk full...): say so. */
+		rc = mring__maint_error(r);
+		if (rc < 0)
+			return rc;
+		mring__maint_kick(r, end);
+		t0 = mring__os_now_ns();
+		if (nowait)
+			deadline = -1;
+	} else {
+		r->st.producer_waits++;
+		if (nowait)
+			return -EAGAIN;
+	}
+	r->want = end;
+	rc = mring__wait(r, &r->ctl->space_futex, space_ok, deadline);
+	if (thread)
+		r->st.maint_wait_ns += (uint64_t)(mring__os_now_ns() - t0);
+	if (rc < 0 && thread && mring__maint_error(r) < 0)
+		return mring__maint_error(r);
+	return rc;
 }
 
 /* Slow path of reserve: wait for space, then make the space overwritable. */
@@ -97,12 +153,7 @@ static int make_room(struct mring *r, uint64_t end, int64_t deadline,
 		if (end > r->limit) {
 			mring__rescan(r);
 			if (end > r->limit) {
-				if (nowait)
-					return -EAGAIN;
-				r->st.producer_waits++;
-				r->want = end;
-				int rc = mring__wait(r, &r->ctl->space_futex,
-				                     space_ok, deadline);
+				int rc = wait_room(r, end, deadline, nowait);
 				if (rc < 0)
 					return rc;
 			}
@@ -145,6 +196,17 @@ int mring_reserve(struct mring *r, size_t len, void **ptr, int timeout_ms)
 	               timeout_ms == 0);
 }
 
+/*
+ * The record [s, e) crosses chunk boundaries: the next record, at e, is
+ * the first to start in each chunk it entered. The maintenance thread
+ * raises `tail` to such boundaries one lap later.
+ */
+static void note_bounds(struct mring *r, uint64_t s, uint64_t e)
+{
+	for (uint64_t k = (s >> r->cshift) + 1; k <= e >> r->cshift; k++)
+		mring__store_release(&r->bounds[k % r->nbounds], e);
+}
+
 int mring_commit(struct mring *r, size_t len)
 {
 	uint64_t adv = len;
@@ -164,6 +226,10 @@ int mring_commit(struct mring *r, size_t len)
 		adv = mring__rec_size(len);
 		/* Written before head: recovery relies on that order. */
 		mring__store_relaxed(&r->ctl->head_seq, ++r->seq);
+		if (r->bounds &&
+		    mring__unlikely((r->head >> r->cshift) !=
+		                    ((r->head + adv) >> r->cshift)))
+			note_bounds(r, r->head, r->head + adv);
 	}
 	r->head += adv;
 	/*
@@ -331,10 +397,30 @@ static int recover(struct mring *r, uint64_t *head, uint64_t *seq)
 	return 0;
 }
 
-int mring__producer_attach(struct mring *r)
+/*
+ * Take the producer lock. The lock dies with its process, but not at the
+ * same instant: a killed producer's io_uring workers may hold its files
+ * a few milliseconds longer. If the recorded producer is gone, wait for
+ * the kernel to finish.
+ */
+static int lock_producer(struct mring *r)
+{
+	int64_t give_up = mring__os_now_ns() + 5000000000;
+	int rc;
+
+	while ((rc = mring__os_lock(r->fd, 0, 0)) == -EBUSY) {
+		pid_t pid = (pid_t)mring__load_relaxed(&r->ctl->prod_pid);
+		if (mring__os_pid_alive(pid) || mring__os_now_ns() > give_up)
+			break;
+		usleep(1000);
+	}
+	return rc;
+}
+
+int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 {
 	struct mring__ctl *c = r->ctl;
-	int rc = mring__os_lock(r->fd, 0, 0);
+	int rc = lock_producer(r);
 
 	if (rc < 0)
 		return rc;
@@ -359,6 +445,11 @@ int mring__producer_attach(struct mring *r)
 	r->seq = seq;
 	r->tail = mring__load_relaxed(&c->tail);
 	r->st.position = head;
+	rc = mring__maint_start(r, cfg);
+	if (rc < 0) {
+		mring__producer_detach(r);
+		return rc;
+	}
 	mring__rescan(r);
 	return 0;
 }
@@ -367,6 +458,7 @@ void mring__producer_detach(struct mring *r)
 {
 	struct mring__ctl *c = r->ctl;
 
+	mring__maint_stop(r);
 	/* End of stream: pairs with the consumer's acquire load of eof. */
 	mring__store_seqcst(&c->eof, 1);
 	mring__wake(&c->data_futex);

@@ -156,7 +156,8 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 	if (rc < 0)
 		goto fail;
 	r->st.capacity = r->cap;
-	rc = role == MRING_PRODUCER ? mring__producer_attach(r)
+	(void)mring__os_thread_faults(&r->flt_min0, &r->flt_maj0);
+	rc = role == MRING_PRODUCER ? mring__producer_attach(r, cfg)
 	                            : mring__consumer_attach(r, cfg);
 	if (rc < 0)
 		goto fail;
@@ -198,7 +199,14 @@ int mring_stats(struct mring *r, struct mring_stats *st)
 		st->lag = st->head > r->pos ? st->head - r->pos : 0;
 	} else {
 		st->position = r->head;
+		int64_t mi, ma;
+		/* Faults of the calling (producer) thread since open. */
+		if (mring__os_thread_faults(&mi, &ma) == 0) {
+			st->minor_faults = (uint64_t)(mi - r->flt_min0);
+			st->major_faults = (uint64_t)(ma - r->flt_maj0);
+		}
 	}
+	mring__maint_stats(r, st);
 	return 0;
 }
 
@@ -237,7 +245,8 @@ int mring_inspect(const char *path, struct mring_info *info,
 	rc = mring__os_lock_held(fd, 0);
 	if (rc < 0)
 		goto out;
-	info->producer_alive = rc;
+	/* A dead producer's lock may linger a moment (see producer.c). */
+	info->producer_alive = rc && mring__os_pid_alive(info->producer_pid);
 	for (uint32_t i = 0; i < c->max_consumers; i++) {
 		struct mring__slot *s = &c->slots[i];
 		uint32_t state = mring__load_relaxed(&s->state);

@@ -35,7 +35,11 @@ int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
 		.fd = fd,
 		.data_off = data_off,
 		.cap = cap,
+		.populate = (prot & PROT_WRITE) != 0,
+		.cur = -1,
+		.pin = -1,
 	};
+	pthread_mutex_init(&p->mu, NULL);
 	/* Either the window fits beside its overlap, or it is the whole ring
 	 * and always starts at offset 0: two mappings at most. */
 	if ((win + overlap > cap && win != cap) || win == 0 || overlap > cap)
@@ -51,8 +55,12 @@ int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
 
 void mring__pool_fini(struct mring__pool *p)
 {
+	if (!p->base_len)
+		return; /* never initialised */
 	mring__os_unreserve(p->base, p->base_len);
 	p->base = NULL;
+	p->base_len = 0;
+	pthread_mutex_destroy(&p->mu);
 }
 
 /*
@@ -103,7 +111,7 @@ static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
 	 * rather than a SIGBUS later. Kernels before 5.14 lack it (EINVAL);
 	 * then the writer takes ordinary faults.
 	 */
-	if (p->prot & PROT_WRITE) {
+	if (p->populate) {
 		rc = mring__os_populate_write(base, p->slot_len);
 		if (rc < 0 && rc != -EINVAL) {
 			(void)mring__os_unmap_fixed(base, p->slot_len);
@@ -114,31 +122,50 @@ static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
 	return 0;
 }
 
-int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base)
+int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base,
+                    bool thread)
 {
-	unsigned i;
-	int rc;
+	uint64_t off = start % p->cap;
+	bool mapped = false;
+	int i, rc = 0;
 
-	for (i = 0; i < MRING__POOL_SLOTS; i++) {
-		if (p->slot[i].mapped && p->slot[i].off == start % p->cap) {
-			*base = p->base + (size_t)i * stride(p);
-			return 0;
-		}
+	pthread_mutex_lock(&p->mu);
+	for (i = 0; i < MRING__POOL_SLOTS; i++)
+		if (p->slot[i].mapped && p->slot[i].off == off)
+			break;
+	if (i == MRING__POOL_SLOTS) {
+		/* Recycle a slot nobody stands in. */
+		do {
+			i = (int)p->next;
+			p->next = (p->next + 1) % MRING__POOL_SLOTS;
+		} while (i == p->cur || i == p->pin);
+		rc = map_slot(p, (unsigned)i, start);
+		mapped = true;
 	}
-	i = p->next;
-	p->next = (p->next + 1) % MRING__POOL_SLOTS;
-	rc = map_slot(p, i, start);
-	if (rc < 0)
-		return rc;
-	*base = p->base + (size_t)i * stride(p);
-	return 1;
+	if (rc >= 0) {
+		if (thread)
+			p->pin = i;
+		else
+			p->cur = i;
+		*base = p->base + (size_t)i * stride(p);
+		rc = mapped;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+void mring__pool_unpin(struct mring__pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->pin = -1;
+	pthread_mutex_unlock(&p->mu);
 }
 
 int mring__window_move(struct mring *r, uint64_t pos)
 {
 	uint64_t start = pos - pos % r->win;
 	uint8_t *base;
-	int rc = mring__pool_get(&r->pool, start, &base);
+	int rc = mring__pool_get(&r->pool, start, &base, false);
 
 	if (rc < 0)
 		return rc;

@@ -1,0 +1,527 @@
+/*
+ * The producer's maintenance thread. It keeps the hot path free of kernel
+ * work and the next lap free of reads:
+ *
+ *   ahead of the writer   raise `tail` past the previous lap's data, discard
+ *                         that data (zero-range, punch-hole or cache drop) so
+ *                         faults find no old contents to read, pre-fault the
+ *                         pages for writing, then publish `ready`;
+ *   behind the writer     start write-back (sync_file_range) so ranges are
+ *                         clean long before they are discarded, and drop
+ *                         written-back, consumed pages beyond a page-cache
+ *                         budget.
+ *
+ * The producer never writes at or beyond `ready`, and the thread only
+ * touches stream positions at or beyond it: the two never meet. Work goes
+ * in chunks (a power of two dividing both window and capacity) batched
+ * through io_uring, or plain system calls where io_uring is unavailable.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#ifdef MRING_HAVE_LIBNUMA
+#include <numa.h>
+#endif
+
+#include "aio.h"
+#include "internal.h"
+
+#define MAX_CHUNK (4u << 20)
+#define BATCH_CHUNKS 8   /* chunks prepared per batch */
+#define IDLE_NS 1000000  /* poll period when there is nothing to do */
+#define RETRY_NS 1000000 /* after an error, try the chunk again this late */
+
+struct mring__maint {
+	struct mring *r;
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop, kicked; /* under mu */
+
+	mring_atomic_u64 ready; /* producer may write below */
+	mring_atomic_u64 want;  /* producer waits to write below */
+	mring_atomic_u32 err;   /* -errno that stops `ready`, as u32 */
+	struct mring__aio aio;
+	int policy; /* enum mring_reclaim in effect */
+	int node;
+	uint64_t chunk;
+	uint64_t dist; /* how far ahead of the head to prepare */
+	uint64_t budget;
+	uint64_t written; /* write-back started below this */
+	uint64_t dropped; /* cache dropped below this */
+	uint32_t waits_seen;
+
+	mring_atomic_u64 producer_waits; /* producer found ready too low */
+	mring_atomic_u64 reclaim_ops, reclaimed, writeback_ops, drop_ops;
+	mring_atomic_u64 cache_bytes;
+	int64_t next_sample;
+};
+
+static uint64_t lo_chunk(uint64_t a, uint64_t b)
+{
+	/* Largest power of two dividing both, at most MAX_CHUNK. */
+	uint64_t g = a | b | MAX_CHUNK;
+	return g & -g;
+}
+
+/*
+ * The measured default: see README, "Reclaim policies". Reclaim pays only
+ * where old data would be read back from a disk: not on tmpfs, and not
+ * for a ring that stays in the page cache anyway (there, zero-range over
+ * pages written a moment ago even forces their write-back first).
+ */
+static int auto_policy(int fd, uint64_t cap, uint64_t budget)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) == 0 &&
+	    (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC))
+		return MRING_RECLAIM_NONE;
+	if (cap <= budget)
+		return MRING_RECLAIM_NONE;
+	return MRING_RECLAIM_ZERO;
+}
+
+uint64_t mring__maint_ready(struct mring *r)
+{
+	struct mring__maint *m = r->maint;
+
+	if (!m)
+		return UINT64_MAX;
+	/* Pairs with the release store after the chunk was prepared. */
+	return mring__load_acquire(&m->ready);
+}
+
+/* Tell the thread the producer is waiting to write below `end`. */
+void mring__maint_kick(struct mring *r, uint64_t end)
+{
+	struct mring__maint *m = r->maint;
+
+	mring__store_relaxed(&m->want, end);
+	pthread_mutex_lock(&m->mu);
+	m->kicked = true;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	atomic_fetch_add_explicit(&m->producer_waits, 1, memory_order_relaxed);
+}
+
+int mring__maint_error(struct mring *r)
+{
+	return r->maint ? -(int)mring__load_acquire(&r->maint->err) : 0;
+}
+
+/* Slowest durable consumer, or UINT64_MAX. */
+static uint64_t min_durable(const struct mring *r)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (uint32_t i = 0; i < r->ctl->max_consumers; i++) {
+		const struct mring__slot *s = &r->ctl->slots[i];
+		if (mring__load_acquire(&s->state) != MRING__SLOT_DURABLE)
+			continue;
+		uint64_t p = mring__load_acquire(&s->pos);
+		if (p < min)
+			min = p;
+	}
+	return min;
+}
+
+/*
+ * First record boundary at or after chunk-aligned stream position `p`, as
+ * the producer noted it when it wrote that lap; UINT64_MAX if unknown.
+ */
+static uint64_t boundary(const struct mring *r, uint64_t p)
+{
+	if (!r->records)
+		return p;
+	uint64_t k = p >> r->cshift;
+	uint64_t b = mring__load_acquire(&r->bounds[k % r->nbounds]);
+	if (b < p || b >= p + r->maint->chunk + mring__rec_size(r->max_record))
+		return UINT64_MAX;
+	return b;
+}
+
+static uint64_t file_off(const struct mring *r, uint64_t pos)
+{
+	return r->data_off + pos % r->cap;
+}
+
+/* Behind the writer: start write-back, drop what nobody needs cached. */
+static void queue_behind(struct mring__maint *m, uint64_t head)
+{
+	struct mring *r = m->r;
+	uint64_t c = m->chunk;
+
+	if (m->written + r->cap < head)
+		m->written = (head - r->cap) & ~(c - 1);
+	while (m->written + c <= head && m->aio.n < MRING__AIO_DEPTH / 2) {
+		mring__aio_add(&m->aio, MRING__AIO_SYNC_RANGE, r->fd,
+		               SYNC_FILE_RANGE_WRITE, NULL,
+		               file_off(r, m->written), c, 0);
+		m->written += c;
+	}
+	if (m->budget >= r->cap)
+		return;
+	/* Drop clean pages that are consumed and beyond the budget. */
+	uint64_t upto = head > m->budget ? head - m->budget : 0;
+	uint64_t cons = min_durable(r);
+	if (cons < upto)
+		upto = cons;
+	if (upto > m->written - c)
+		upto = m->written > c ? m->written - c : 0;
+	if (m->dropped + r->cap < head)
+		m->dropped = (head - r->cap) & ~(c - 1);
+	while (m->dropped + c <= upto && m->aio.n < MRING__AIO_DEPTH - 2) {
+		mring__aio_add(&m->aio, MRING__AIO_FADVISE, r->fd,
+		               POSIX_FADV_DONTNEED, NULL,
+		               file_off(r, m->dropped), c, 1);
+		m->dropped += c;
+	}
+}
+
+/* Count what completed; note the first hard error of a kind. */
+static int reap(struct mring__maint *m)
+{
+	int bad = 0;
+
+	for (unsigned i = 0; i < m->aio.n; i++) {
+		struct mring__aio_req *q = &m->aio.req[i];
+		switch (q->tag) {
+		case 0:
+			atomic_fetch_add(&m->writeback_ops, 1);
+			break;
+		case 1:
+			atomic_fetch_add(&m->drop_ops, 1);
+			break;
+		case 2:
+			if (q->res == 0) {
+				atomic_fetch_add(&m->reclaim_ops, 1);
+				atomic_fetch_add(&m->reclaimed, q->len);
+			} else if (q->res == -EOPNOTSUPP || q->res == -EINVAL) {
+				/* File system cannot: drop the cache instead. */
+				m->policy = MRING_RECLAIM_CACHE;
+			}
+			break;
+		case 3:
+			if (q->res < 0 && q->res != -EINVAL && !bad)
+				bad = q->res;
+			break;
+		}
+	}
+	m->aio.n = 0;
+	return bad;
+}
+
+/*
+ * Ahead of the writer: prepare chunks [ready, target). Returns the number
+ * of chunks made ready, or a negative error from pre-faulting.
+ */
+static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
+                   uint64_t cons)
+{
+	struct mring *r = m->r;
+	uint64_t c = m->chunk;
+	uint64_t a = mring__load_relaxed(&m->ready);
+	uint64_t b = a;
+	uint8_t *base = NULL;
+	uint64_t ws = 0;
+	int n = 0, rc;
+
+	/* Phase 1: discard the previous lap's data under the chunks. */
+	for (b = a; b < target && n < BATCH_CHUNKS; b += c, n++) {
+		/* First lap, or a durable consumer has yet to read it. */
+		if (b < r->cap || m->policy == MRING_RECLAIM_NONE ||
+		    b + c - r->cap > cons)
+			continue;
+		uint64_t t = boundary(r, b + c - r->cap);
+		if (t == UINT64_MAX)
+			continue; /* unknown record boundary: keep it */
+		/*
+		 * Consumers below `tail` know they lost data: raise it
+		 * before the data goes. Pairs with their acquire load of
+		 * tail after reading.
+		 */
+		mring__tail_raise(r->ctl, t);
+		mring__fence_seqcst();
+		int mode = m->policy == MRING_RECLAIM_ZERO
+		                   ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE
+		                   : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+		if (m->policy == MRING_RECLAIM_CACHE)
+			mring__aio_add(&m->aio, MRING__AIO_FADVISE, r->fd,
+			               POSIX_FADV_DONTNEED, NULL,
+			               file_off(r, b), c, 2);
+		else
+			mring__aio_add(&m->aio, MRING__AIO_FALLOCATE, r->fd,
+			               mode, NULL, file_off(r, b), c, 2);
+	}
+	if (n == 0)
+		return 0;
+	queue_behind(m, head);
+	mring__aio_run(&m->aio);
+	reap(m);
+
+	/* Phase 2: pre-fault the chunks for writing. */
+	for (uint64_t p = a; p < b; p += c) {
+		uint64_t start = p - p % r->win;
+		if (!base || start != ws) {
+			rc = mring__pool_get(&r->pool, start, &base, true);
+			if (rc < 0)
+				return rc;
+			ws = start;
+		}
+		mring__aio_add(&m->aio, MRING__AIO_MADVISE, -1,
+		               MADV_POPULATE_WRITE, base + (p - ws), 0, c, 3);
+	}
+	mring__aio_run(&m->aio);
+	rc = reap(m);
+	if (rc < 0) {
+		/* Which chunk failed: publish the ones before it. */
+		for (unsigned i = 0; i < (unsigned)n; i++)
+			(void)i;
+		return rc;
+	}
+	/* Pairs with the producer's acquire load in mring__maint_ready. */
+	mring__store_release(&m->ready, b);
+	mring__wake(&r->ctl->space_futex);
+	return n;
+}
+
+static void sample_cache(struct mring__maint *m)
+{
+	int64_t now = mring__os_now_ns();
+	uint64_t bytes;
+
+	if (now < m->next_sample)
+		return;
+	m->next_sample = now + 100000000;
+	if (mring__os_cached(m->r->fd, m->r->data_off, m->r->cap, &bytes) == 0)
+		mring__store_relaxed(&m->cache_bytes, bytes);
+}
+
+/* Pre-faulted pages must stay cached until used, and prepared data is
+ * gone for readers: never further ahead than this. */
+static uint64_t max_dist(const struct mring__maint *m)
+{
+	uint64_t d = m->r->win;
+
+	if (d > m->budget / 2)
+		d = m->budget / 2;
+	if (d > m->r->cap / 4)
+		d = m->r->cap / 4;
+	return d < m->chunk ? m->chunk : d;
+}
+
+static void *run(void *arg)
+{
+	struct mring__maint *m = arg;
+	struct mring *r = m->r;
+
+#ifdef MRING_HAVE_LIBNUMA
+	if (m->node >= 0) {
+		numa_run_on_node(m->node);
+		numa_set_preferred(m->node);
+	}
+#endif
+	for (;;) {
+		pthread_mutex_lock(&m->mu);
+		bool stop = m->stop;
+		m->kicked = false;
+		pthread_mutex_unlock(&m->mu);
+		if (stop)
+			break;
+
+		uint64_t head = mring__load_acquire(&r->ctl->head);
+		uint64_t ready = mring__load_relaxed(&m->ready);
+		uint64_t waits = mring__load_relaxed(&m->producer_waits);
+		/* The producer caught up with us: prepare further ahead. */
+		if (waits != m->waits_seen) {
+			m->waits_seen = (uint32_t)waits;
+			if (m->dist * 2 <= max_dist(m))
+				m->dist *= 2;
+		}
+		/*
+		 * Prepare up to `dist` ahead, but not past what the producer
+		 * may write; the chunk it may enter partly is pre-faulted
+		 * without reclaim (see prepare).
+		 */
+		uint64_t target = head + m->dist;
+		uint64_t want = mring__load_relaxed(&m->want);
+		if (want > target)
+			target = want;
+		uint64_t cons = r->overwrite ? UINT64_MAX : min_durable(r);
+		if (cons != UINT64_MAX && cons + r->cap < target)
+			target = cons + r->cap;
+		target = (target + m->chunk - 1) & ~(m->chunk - 1);
+		int rc = 0;
+		if (ready < target) {
+			rc = prepare(m, head, target, cons);
+			mring__store_release(&m->err,
+			                     (uint32_t)(rc < 0 ? -rc : 0));
+			if (rc < 0)
+				mring__wake(&r->ctl->space_futex);
+		} else {
+			queue_behind(m, head);
+			if (m->aio.n) {
+				mring__aio_run(&m->aio);
+				reap(m);
+			}
+		}
+		sample_cache(m);
+		if (rc > 0)
+			continue;
+		/* Nothing to do (or an error to retry): wait a little. */
+		pthread_mutex_lock(&m->mu);
+		if (!m->stop && !m->kicked) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += rc < 0 ? RETRY_NS : IDLE_NS;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+		}
+		pthread_mutex_unlock(&m->mu);
+	}
+	mring__pool_unpin(&r->pool);
+	return NULL;
+}
+
+static bool env_set(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+int mring__maint_start(struct mring *r, const struct mring_config *cfg)
+{
+	struct mring__maint *m;
+	int rc;
+
+	if ((cfg->flags & MRING_F_NO_PREFETCH) || env_set("MRING_NO_PREFETCH"))
+		return 0;
+	if (cfg->reclaim < MRING_RECLAIM_AUTO ||
+	    cfg->reclaim > MRING_RECLAIM_PUNCH)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->r = r;
+	/* Small next to the ring: work ahead of the writer costs readers. */
+	m->chunk = lo_chunk(r->win, r->cap);
+	while (m->chunk > (uint64_t)mring__os_page_size() &&
+	       m->chunk > r->cap / 16)
+		m->chunk /= 2;
+	r->cshift = (unsigned)__builtin_ctzll(m->chunk);
+	r->nbounds = r->cap / m->chunk + 2;
+	if (r->records) {
+		r->bounds = calloc(r->nbounds, sizeof(*r->bounds));
+		if (!r->bounds) {
+			free(m);
+			return -ENOMEM;
+		}
+	}
+	if (cfg->cache_budget) {
+		m->budget = cfg->cache_budget;
+	} else {
+		/* A quarter of the memory we may use (cgroup limits count). */
+		uint64_t mem = mring__os_mem_limit();
+		m->budget = mem == UINT64_MAX ? r->cap : mem / 4;
+	}
+	if (m->budget > r->cap)
+		m->budget = r->cap;
+	if (m->budget < 4 * m->chunk)
+		m->budget = 4 * m->chunk;
+	m->policy = cfg->reclaim ? cfg->reclaim
+	                         : auto_policy(r->fd, r->cap, m->budget);
+	m->dist = 4 * m->chunk;
+	if (m->dist > max_dist(m))
+		m->dist = max_dist(m);
+	m->node = -1;
+#ifdef MRING_HAVE_LIBNUMA
+	if (numa_available() >= 0) {
+		m->node = (cfg->flags & MRING_F_NUMA_NODE)
+		                  ? cfg->numa_node
+		                  : numa_node_of_cpu(sched_getcpu());
+		if (m->node < 0 || m->node > numa_max_node())
+			m->node = (cfg->flags & MRING_F_NUMA_NODE) ? -2 : 0;
+	}
+	if (m->node == -2) {
+		free(r->bounds);
+		r->bounds = NULL;
+		free(m);
+		return -EINVAL;
+	}
+#endif
+	/* Start where the producer stands: nothing there is prepared. */
+	uint64_t head = r->head & ~(m->chunk - 1);
+	mring__store_relaxed(&m->ready, head);
+	m->written = head;
+	m->dropped = head;
+	mring__aio_init(&m->aio, !(cfg->flags & MRING_F_NO_URING) &&
+	                                 !env_set("MRING_NO_URING"));
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	r->maint = m;
+	rc = pthread_create(&m->thr, NULL, run, m);
+	if (rc) {
+		r->maint = NULL;
+		mring__aio_fini(&m->aio);
+		free(r->bounds);
+		r->bounds = NULL;
+		free(m);
+		return -rc;
+	}
+	/* From now on the thread pre-faults, not the window mapping. */
+	r->pool.populate = false;
+	return 0;
+}
+
+void mring__maint_stop(struct mring *r)
+{
+	struct mring__maint *m = r->maint;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->stop = true;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	pthread_join(m->thr, NULL);
+	mring__aio_fini(&m->aio);
+	pthread_mutex_destroy(&m->mu);
+	pthread_cond_destroy(&m->cv);
+	r->maint = NULL;
+	r->pool.populate = true;
+	free(r->bounds);
+	r->bounds = NULL;
+	free(m);
+}
+
+void mring__maint_stats(struct mring *r, struct mring_stats *st)
+{
+	struct mring__maint *m = r->maint;
+
+	st->numa_node = -1;
+	if (!m)
+		return;
+	st->maint = mring__aio_uring(&m->aio) ? 1 : 2;
+	st->reclaim = m->policy;
+	st->numa_node = m->node;
+	uint64_t ready = mring__load_acquire(&m->ready);
+	st->prefault_ahead = ready > r->head ? ready - r->head : 0;
+	st->reclaim_ops = mring__load_relaxed(&m->reclaim_ops);
+	st->reclaimed_bytes = mring__load_relaxed(&m->reclaimed);
+	st->writeback_ops = mring__load_relaxed(&m->writeback_ops);
+	st->cache_drop_ops = mring__load_relaxed(&m->drop_ops);
+	st->cache_bytes = mring__load_relaxed(&m->cache_bytes);
+}
