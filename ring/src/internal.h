@@ -55,6 +55,8 @@ void mring__pool_fini(struct mring__pool *p);
  */
 int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base,
                     bool thread);
+/* What a failed MADV_POPULATE_WRITE most likely means (-ENOSPC...). */
+int mring__populate_error(const struct mring__pool *p, int rc);
 /* The maintenance thread is done with its slot. */
 void mring__pool_unpin(struct mring__pool *p);
 
@@ -161,6 +163,8 @@ void mring__rescan(struct mring *r);
 void mring__tail_raise(struct mring__ctl *c, uint64_t t);
 
 /* maint.c */
+/* Will mring__maint_start start a thread for this config? */
+bool mring__maint_wanted(const struct mring_config *cfg);
 int mring__maint_start(struct mring *r, const struct mring_config *cfg);
 void mring__maint_stop(struct mring *r);
 /* Producer may write below this (UINT64_MAX without a thread). */

@@ -213,7 +213,8 @@ static int reap(struct mring__maint *m)
 			break;
 		case 3:
 			if (q->res < 0 && q->res != -EINVAL && !bad)
-				bad = q->res;
+				bad = mring__populate_error(&m->r->pool,
+				                            q->res);
 			break;
 		}
 	}
@@ -402,12 +403,18 @@ static bool env_set(const char *name)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
+bool mring__maint_wanted(const struct mring_config *cfg)
+{
+	return !(cfg->flags & MRING_F_NO_PREFETCH) &&
+	       !env_set("MRING_NO_PREFETCH");
+}
+
 int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 {
 	struct mring__maint *m;
 	int rc;
 
-	if ((cfg->flags & MRING_F_NO_PREFETCH) || env_set("MRING_NO_PREFETCH"))
+	if (!mring__maint_wanted(cfg))
 		return 0;
 	if (cfg->reclaim < MRING_RECLAIM_AUTO ||
 	    cfg->reclaim > MRING_RECLAIM_PUNCH)
@@ -474,6 +481,7 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	r->maint = m;
 	rc = pthread_create(&m->thr, NULL, run, m);
 	if (rc) {
+		r->pool.populate = true;
 		r->maint = NULL;
 		mring__aio_fini(&m->aio);
 		free(r->bounds);
@@ -481,6 +489,8 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 		free(m);
 		return -rc;
 	}
+	/* Tools (top -H, /proc/PID/task) show what it is. */
+	pthread_setname_np(m->thr, "mring-maint");
 	/* From now on the thread pre-faults, not the window mapping. */
 	r->pool.populate = false;
 	return 0;

@@ -429,6 +429,8 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	uint64_t head = mring__load_acquire(&c->head);
 	uint64_t seq = mring__load_relaxed(&c->head_seq);
 
+	/* The maintenance thread will pre-fault; without it, mapping does. */
+	r->pool.populate = !mring__maint_wanted(cfg);
 	rc = mring__window_move(r, head);
 	if (rc == 0 && !mring__load_relaxed(&c->clean))
 		rc = recover(r, &head, &seq);

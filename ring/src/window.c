@@ -68,7 +68,7 @@ void mring__pool_fini(struct mring__pool *p)
  * -EFAULT, where a plain write would have raised SIGBUS: most often the
  * file system is full (a sparse ring), or the file was truncated under us.
  */
-static int populate_error(const struct mring__pool *p, int rc)
+int mring__populate_error(const struct mring__pool *p, int rc)
 {
 	uint64_t size;
 
@@ -116,7 +116,7 @@ static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
 		if (rc < 0 && rc != -EINVAL) {
 			(void)mring__os_unmap_fixed(base, p->slot_len);
 			p->slot[i].mapped = false;
-			return populate_error(p, rc);
+			return mring__populate_error(p, rc);
 		}
 	}
 	return 0;

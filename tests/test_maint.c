@@ -1,0 +1,438 @@
+/*
+ * The producer's maintenance thread: reclaim policy selection and
+ * fallback, reclaim that never destroys data a reader still needs, disk
+ * full as an error, no major faults for a writer over evicted pages, and
+ * the NUMA placement of the thread and its pages.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <numaif.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MIB (1ull << 20)
+
+static struct mring *open_producer(const char *path, int reclaim,
+                                   uint64_t budget)
+{
+	struct mring_config c = {0};
+	struct mring *p;
+
+	c.reclaim = reclaim;
+	c.cache_budget = budget;
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), 0);
+	return p;
+}
+
+static void write_bytes(struct mring *p, uint64_t *head, uint64_t n)
+{
+	uint64_t end = *head + n;
+
+	while (*head < end) {
+		size_t len = 65536;
+		void *w;
+		if (len > end - *head)
+			len = (size_t)(end - *head);
+		assert_rc(mring_reserve(p, len, &w, -1), 0);
+		tu_fill(w, *head, len);
+		assert_rc(mring_commit(p, len), 0);
+		*head += len;
+	}
+}
+
+/* A ring on tmpfs, for the file-system dependent cases; NULL if none. */
+static const char *shm_dir(void)
+{
+	static char dir[64];
+	struct stat st;
+
+	if (dir[0])
+		return dir;
+	if (stat("/dev/shm", &st) != 0 || !S_ISDIR(st.st_mode))
+		return NULL;
+	snprintf(dir, sizeof dir, "/dev/shm/mring-test-%d", (int)getpid());
+	if (mkdir(dir, 0700) != 0)
+		return NULL;
+	return dir;
+}
+
+static void test_policy_selection(void **state)
+{
+	TU_PATH(path, "policy");
+	struct mring_stats st;
+	struct mring *p;
+
+	(void)state;
+	tu_create(path, 8 * MIB, 0, 0);
+	/* A ring that stays within its page-cache budget: nothing to do. */
+	p = open_producer(path, MRING_RECLAIM_AUTO, 64 * MIB);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.reclaim, MRING_RECLAIM_NONE);
+	assert_true(st.maint == 1 || st.maint == 2);
+	mring_close(p);
+	/* Larger than the budget, on a disk file system: zero-range. */
+	p = open_producer(path, MRING_RECLAIM_AUTO, 1 * MIB);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.reclaim, MRING_RECLAIM_ZERO);
+	mring_close(p);
+	/* Asked for explicitly: kept. */
+	p = open_producer(path, MRING_RECLAIM_PUNCH, 0);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.reclaim, MRING_RECLAIM_PUNCH);
+	mring_close(p);
+	/* Thread off: no maintenance at all. */
+	struct mring_config c = {.flags = MRING_F_NO_PREFETCH};
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), 0);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.maint, 0);
+	mring_close(p);
+	/* Forced system calls. */
+	c.flags = MRING_F_NO_URING;
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), 0);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.maint, 2);
+	mring_close(p);
+	c.flags = 0;
+	c.reclaim = 9;
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), -EINVAL);
+	tu_rm(path);
+}
+
+/* tmpfs: nothing is read back, so AUTO does nothing; zero-range is not
+ * supported there and falls back to dropping the cache. */
+static void test_policy_tmpfs(void **state)
+{
+	const char *dir = shm_dir();
+	char path[128];
+	struct mring_stats st;
+	struct mring *p, *c;
+	uint64_t head = 0;
+
+	(void)state;
+	if (!dir)
+		skip();
+	snprintf(path, sizeof path, "%s/r", dir);
+	tu_create(path, 4 * MIB, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_AUTO, 1 * MIB);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.reclaim, MRING_RECLAIM_NONE);
+	mring_close(p);
+
+	p = open_producer(path, MRING_RECLAIM_ZERO, 1 * MIB);
+	assert_rc(mring_open(path, MRING_CONSUMER,
+	                     &(struct mring_config){.consumer_name = "v"}, &c),
+	          0);
+	for (int lap = 0; lap < 3; lap++) {
+		write_bytes(p, &head, 2 * MIB);
+		const void *q;
+		ssize_t n;
+		uint64_t pos;
+		assert_rc(mring_stats(c, &st), 0);
+		pos = st.position;
+		while ((n = mring_peek(c, &q, 0)) > 0) {
+			assert_true(tu_check(q, pos, (size_t)n) < 0);
+			assert_rc(mring_release(c, (size_t)n), 0);
+			pos += (uint64_t)n;
+		}
+		assert_rc(n, -EAGAIN);
+	}
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.reclaim, MRING_RECLAIM_CACHE);
+	mring_close(c);
+	mring_close(p);
+	unlink(path);
+	rmdir(dir);
+}
+
+/*
+ * Back-pressure with zero-range and a tiny budget: reclaim runs all the
+ * time, and a slow durable consumer still reads every byte intact.
+ */
+static void test_reclaim_spares_unread(void **state)
+{
+	TU_PATH(path, "spare");
+	struct mring_stats st;
+	struct mring *p, *c;
+	uint64_t head = 0, pos = 0, total = 24 * MIB;
+	const void *q;
+	ssize_t n;
+
+	(void)state;
+	tu_create(path, 4 * MIB, 0, 0);
+	assert_rc(mring_open(path, MRING_CONSUMER,
+	                     &(struct mring_config){.consumer_name = "slow"},
+	                     &c),
+	          0);
+	p = open_producer(path, MRING_RECLAIM_ZERO, 1 * MIB);
+	while (pos < total) {
+		/* Fill whatever is free, then read a little. */
+		while (head < total) {
+			void *w;
+			size_t len = 50000;
+			if (len > total - head)
+				len = (size_t)(total - head);
+			int rc = mring_reserve(p, len, &w, 0);
+			if (rc == -EAGAIN)
+				break;
+			assert_rc(rc, 0);
+			tu_fill(w, head, len);
+			assert_rc(mring_commit(p, len), 0);
+			head += len;
+		}
+		for (int i = 0; i < 3 && (n = mring_peek(c, &q, 0)) > 0; i++) {
+			if ((uint64_t)n > 300000)
+				n = 300000;
+			assert_int_equal(tu_check(q, pos, (size_t)n), -1);
+			assert_rc(mring_release(c, (size_t)n), 0);
+			pos += (uint64_t)n;
+		}
+	}
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.reclaim, MRING_RECLAIM_ZERO);
+	assert_true(st.reclaim_ops > 0);
+	assert_true(st.reclaimed_bytes >= 4 * MIB);
+	mring_close(p);
+	mring_close(c);
+	tu_rm(path);
+}
+
+/*
+ * Overwrite mode: reclaim runs ahead of the writer, but a consumer never
+ * takes zeros for data: whatever it reads and releases without
+ * MRING_ELAPPED is exactly what was written.
+ */
+static void test_reclaim_overwrite(void **state)
+{
+	TU_PATH(path, "ow");
+	struct mring_stats st;
+	struct mring *p, *c;
+	uint64_t head = 0, pos = 0, good = 0;
+	const void *q;
+	ssize_t n;
+
+	(void)state;
+	tu_create(path, 4 * MIB, 0, MRING_F_OVERWRITE);
+	assert_rc(mring_open(path, MRING_CONSUMER, NULL, &c), 0);
+	p = open_producer(path, MRING_RECLAIM_ZERO, 1 * MIB);
+	for (int round = 0; round < 40; round++) {
+		write_bytes(p, &head, 1 * MIB + 4096 * (uint64_t)round);
+		for (int i = 0; i < 2; i++) {
+			n = mring_peek(c, &q, 0);
+			if (n == MRING_ELAPPED || n == -EAGAIN)
+				break;
+			assert_true(n > 0);
+			assert_rc(mring_stats(c, &st), 0);
+			pos = st.position;
+			if ((uint64_t)n > 200000)
+				n = 200000;
+			ssize_t bad = tu_check(q, pos, (size_t)n);
+			int rc = mring_release(c, (size_t)n);
+			if (rc == MRING_ELAPPED)
+				break; /* overwritten while read: discard */
+			assert_rc(rc, 0);
+			assert_int_equal(bad, -1);
+			good += (uint64_t)n;
+		}
+	}
+	assert_true(good > 0);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_true(st.reclaim_ops > 0);
+	mring_close(p);
+	mring_close(c);
+	tu_rm(path);
+}
+
+/*
+ * The point of it all: pages of the previous lap are evicted (as under
+ * memory pressure), yet the writer thread takes no major fault, because
+ * the thread discarded the old data and pre-faulted the pages.
+ */
+static void test_no_major_faults(void **state)
+{
+	TU_PATH(path, "faults");
+	struct mring_stats st;
+	struct mring *p;
+	uint64_t head = 0, cap = 32 * MIB;
+	int fd;
+
+	(void)state;
+	tu_create(path, cap, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_ZERO, 4 * MIB);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	write_bytes(p, &head, cap);
+	/* Faults of the first lap may page in code; count from here. */
+	assert_rc(mring_stats(p, &st), 0);
+	uint64_t major0 = st.major_faults;
+	for (int lap = 1; lap < 3; lap++) {
+		/* Evict the ring's pages: write back, then drop them. */
+		assert_rc(mring_sync(p), 0);
+		assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED),
+		                 0);
+		write_bytes(p, &head, cap);
+	}
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.major_faults - major0, 0);
+	assert_true(st.reclaim_ops > 0);
+	assert_true(st.writeback_ops > 0);
+	close(fd);
+	mring_close(p);
+	tu_rm(path);
+}
+
+/*
+ * Disk full: a sparse ring larger than the file system. mring_reserve
+ * fails with -ENOSPC instead of the writer dying of SIGBUS, and every
+ * committed byte stays readable.
+ */
+static void test_disk_full(void **state)
+{
+	TU_PATH(mnt, "small");
+	char path[600];
+	struct mring *p, *c;
+	uint64_t head = 0, pos = 0;
+	const void *q;
+	ssize_t n;
+	int rc = 0;
+
+	(void)state;
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=8m") != 0) {
+		print_message("cannot mount a small tmpfs (%s)\n",
+		              strerror(errno));
+		rmdir(mnt);
+		skip();
+	}
+	snprintf(path, sizeof path, "%s/r", mnt);
+	tu_create(path, 16 * MIB, 0, 0);
+	assert_rc(mring_open(path, MRING_CONSUMER,
+	                     &(struct mring_config){.consumer_name = "c"}, &c),
+	          0);
+	p = open_producer(path, MRING_RECLAIM_AUTO, 0);
+	while (head < 16 * MIB) {
+		void *w;
+		rc = mring_reserve(p, 100000, &w, 1000);
+		if (rc < 0)
+			break;
+		tu_fill(w, head, 100000);
+		assert_rc(mring_commit(p, 100000), 0);
+		head += 100000;
+	}
+	assert_rc(rc, -ENOSPC);
+	assert_true(head > 4 * MIB);
+	mring_close(p);
+	while ((n = mring_peek(c, &q, 0)) > 0) {
+		assert_int_equal(tu_check(q, pos, (size_t)n), -1);
+		assert_rc(mring_release(c, (size_t)n), 0);
+		pos += (uint64_t)n;
+	}
+	assert_rc(n, 0);
+	assert_int_equal(pos, head);
+	mring_close(c);
+	unlink(path);
+	/* io_uring tears down its workers (and their file references)
+	 * asynchronously after the ring is closed: allow it a moment. */
+	int urc, tries = 0;
+	while ((urc = umount(mnt)) != 0 && errno == EBUSY && tries++ < 200)
+		tu_sleep_ms(10);
+	assert_int_equal(urc, 0);
+	rmdir(mnt);
+}
+
+/* Thread id of this process's thread named `name`, or -1. */
+static pid_t find_thread(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	pid_t tid = -1;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		char p[300], comm[64] = "";
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(p, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof comm, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+		if (strcmp(comm, name) == 0)
+			tid = atoi(e->d_name);
+	}
+	closedir(d);
+	return tid;
+}
+
+/*
+ * NUMA: the thread prefers the producer's node for memory, and the pages
+ * it pre-faulted live there (on a one-node machine: node 0).
+ */
+static void test_numa(void **state)
+{
+	TU_PATH(path, "numa");
+	struct mring_stats st;
+	struct mring *p;
+	char maps[300], line[512] = "", want[32];
+	void *w;
+
+	(void)state;
+	tu_create(path, 8 * MIB, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_AUTO, 0);
+	assert_rc(mring_stats(p, &st), 0);
+	if (st.numa_node < 0) {
+		mring_close(p);
+		tu_rm(path);
+		print_message("built without libnuma or no NUMA support\n");
+		skip();
+	}
+	/* Let the thread prepare, then look at a pre-faulted page. */
+	assert_rc(mring_reserve(p, 4096, &w, -1), 0);
+	int status = -1;
+	void *page = w;
+	assert_int_equal(
+		syscall(SYS_move_pages, 0, 1UL, &page, NULL, &status, 0), 0);
+	assert_int_equal(status, st.numa_node);
+
+	pid_t tid = find_thread("mring-maint");
+	assert_true(tid > 0);
+	snprintf(maps, sizeof maps, "/proc/self/task/%d/numa_maps", (int)tid);
+	FILE *f = fopen(maps, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof line, f));
+	fclose(f);
+	/* A mapping without its own policy shows the thread's policy. */
+	snprintf(want, sizeof want, " prefer:%d ", st.numa_node);
+	assert_non_null(strstr(line, want));
+	mring_close(p);
+	tu_rm(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_policy_selection),
+		cmocka_unit_test(test_policy_tmpfs),
+		cmocka_unit_test(test_reclaim_spares_unread),
+		cmocka_unit_test(test_reclaim_overwrite),
+		cmocka_unit_test(test_no_major_faults),
+		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_numa),
+	};
+	if (getenv("MRING_NO_PREFETCH")) {
+		/* This suite is about the thread. */
+		return 77;
+	}
+	tu_dir();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
