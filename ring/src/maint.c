@@ -51,7 +51,7 @@ struct mring__maint {
 	mring_atomic_u64 want;  /* producer waits to write below */
 	mring_atomic_u32 err;   /* -errno that stops `ready`, as u32 */
 	struct mring__aio aio;
-	int policy; /* enum mring_reclaim in effect */
+	mring_atomic_u32 policy; /* enum mring_reclaim in effect */
 	int node;
 	uint64_t chunk;
 	uint64_t dist; /* how far ahead of the head to prepare */
@@ -208,7 +208,8 @@ static int reap(struct mring__maint *m)
 				atomic_fetch_add(&m->reclaimed, q->len);
 			} else if (q->res == -EOPNOTSUPP || q->res == -EINVAL) {
 				/* File system cannot: drop the cache instead. */
-				m->policy = MRING_RECLAIM_CACHE;
+				mring__store_relaxed(&m->policy,
+				                     MRING_RECLAIM_CACHE);
 			}
 			break;
 		case 3:
@@ -491,8 +492,7 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	}
 	/* Tools (top -H, /proc/PID/task) show what it is. */
 	pthread_setname_np(m->thr, "mring-maint");
-	/* From now on the thread pre-faults, not the window mapping. */
-	r->pool.populate = false;
+	/* The producer stopped pre-faulting at attach (mring__maint_wanted). */
 	return 0;
 }
 
@@ -525,7 +525,7 @@ void mring__maint_stats(struct mring *r, struct mring_stats *st)
 	if (!m)
 		return;
 	st->maint = mring__aio_uring(&m->aio) ? 1 : 2;
-	st->reclaim = m->policy;
+	st->reclaim = (int)mring__load_relaxed(&m->policy);
 	st->numa_node = m->node;
 	uint64_t ready = mring__load_acquire(&m->ready);
 	st->prefault_ahead = ready > r->head ? ready - r->head : 0;

@@ -89,6 +89,11 @@ int mring__os_populate_write(uint8_t *addr, size_t len)
 	}
 }
 
+int mring__os_willneed(uint8_t *addr, size_t len)
+{
+	return madvise(addr, len, MADV_WILLNEED) ? -errno : 0;
+}
+
 int mring__os_file_size(int fd, uint64_t *size)
 {
 	struct stat st;

@@ -25,6 +25,8 @@ int mring__os_map_fixed(uint8_t *addr, size_t len, int prot, int fd,
 int mring__os_unmap_fixed(uint8_t *addr, size_t len);
 /* Fault in [addr, addr+len) for writing (MADV_POPULATE_WRITE). */
 int mring__os_populate_write(uint8_t *addr, size_t len);
+/* Start reading [addr, addr+len) of a file mapping in (MADV_WILLNEED). */
+int mring__os_willneed(uint8_t *addr, size_t len);
 /* Size of the file behind fd. */
 int mring__os_file_size(int fd, uint64_t *size);
 /* 1 if the file system holding fd has no block left for us, else 0. */

@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #define LARGE_PAGE (2u << 20)
+#define WILLNEED_MAX (32u << 20) /* read-ahead a consumer asks for */
 
 static size_t stride(const struct mring__pool *p)
 {
@@ -172,5 +173,17 @@ int mring__window_move(struct mring *r, uint64_t pos)
 	r->st.windows_mapped += (unsigned)rc;
 	r->wbase = base;
 	r->wstart = start;
+	/*
+	 * A consumer catching up may find its data evicted: start reading
+	 * ahead of it now rather than one fault at a time.
+	 */
+	if (r->role == MRING_CONSUMER) {
+		uint64_t len = start + r->win + r->overlap - pos;
+		if (len > WILLNEED_MAX)
+			len = WILLNEED_MAX;
+		uint64_t page = (uint64_t)mring__os_page_size();
+		uint64_t at = (pos - start) & ~(page - 1);
+		(void)mring__os_willneed(base + at, (size_t)len);
+	}
 	return 0;
 }
