@@ -43,7 +43,7 @@ build_and_test()
 	# Explicit, because build/ is shared with demo.sh, which turns
 	# the tests off.
 	cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DMRING_BUILD_TESTS=ON -DBUILD_TESTING=ON "$@" &&
+		-DMRING_BUILD_TESTS=ON -DBUILD_TESTING=ON -DMRING_BUILD_BENCH=ON "$@" &&
 		cmake --build "$dir" -j"$jobs" &&
 		(cd "$dir" && ctest --output-on-failure -j2)
 }
@@ -65,7 +65,7 @@ tsan()
 		norand=(setarch "$(uname -m)" -R)
 	fi
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DMRING_BUILD_TESTS=ON -DBUILD_TESTING=ON \
+		-DMRING_BUILD_TESTS=ON -DBUILD_TESTING=ON -DMRING_BUILD_BENCH=ON \
 		-DMRING_SANITIZE=thread &&
 		cmake --build build-tsan -j"$jobs" &&
 		(cd build-tsan &&
