@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
-      libcmocka-dev python3 jq)
+      libcmocka-dev python3 jq tcpdump)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: ${pkgs[*]}" >&2
