@@ -364,6 +364,10 @@ struct mring_info {
 	int eof;             /* the last producer closed the stream */
 	pid_t producer_pid;  /* last producer's pid */
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */
+	/* Bytes of the data region in the page cache now, clean or dirty
+	 * (at most capacity); UINT64_MAX when the kernel cannot say. Found
+	 * by walking the kernel's cache index: slower on big cached rings. */
+	uint64_t cached_bytes;
 };
 
 /*

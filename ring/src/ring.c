@@ -242,6 +242,10 @@ int mring_inspect(const char *path, struct mring_info *info,
 	info->eof = (int)mring__load_relaxed(&c->eof);
 	info->producer_pid = (pid_t)mring__load_relaxed(&c->prod_pid);
 	info->created_ns = c->created_ns;
+	/* Residency is a hint; a kernel that cannot tell is not an error. */
+	if (mring__os_cached(fd, c->data_offset, c->capacity,
+	                     &info->cached_bytes) < 0)
+		info->cached_bytes = UINT64_MAX;
 	rc = mring__os_lock_held(fd, 0);
 	if (rc < 0)
 		goto out;
