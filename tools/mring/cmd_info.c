@@ -1,6 +1,7 @@
 /*
- * mring info: a ring's header, positions, producer and consumers, from
- * mring_inspect() (which never attaches to the ring), as text or JSON.
+ * mring info: a ring's header, positions, page-cache residency, producer
+ * and consumers, from mring_inspect() (which never attaches to the ring),
+ * as text or JSON.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -12,8 +13,9 @@
 static const char usage[] =
 	"Usage: mring info FILE [--json]\n"
 	"\n"
-	"Show a ring's format, mode, geometry, positions, producer and\n"
-	"consumers. Reads the control block only; never attaches.\n"
+	"Show a ring's format, mode, geometry, positions, how much of its\n"
+	"data is in the page cache, producer and consumers. Reads the\n"
+	"control block only; never attaches.\n"
 	"\n"
 	"Options:\n"
 	"  -j, --json   one JSON object instead of text\n"
@@ -108,6 +110,12 @@ static void print_text(const char *path, const struct ring_state *st)
 	       fmt_bytes(in->head - in->synced, b));
 	printf("  used          %s (%.1f%% of capacity)\n", fmt_bytes(used, a),
 	       pct(used, in->capacity));
+	if (in->cached_bytes == UINT64_MAX)
+		printf("  page cache    unknown (this kernel cannot say)\n");
+	else
+		printf("  page cache    %s (%.1f%% of capacity)\n",
+		       fmt_bytes(in->cached_bytes, a),
+		       pct(in->cached_bytes, in->capacity));
 	if (in->producer_pid == 0)
 		printf("  producer      none yet\n");
 	else
@@ -142,6 +150,11 @@ static void print_json(const char *path, const struct ring_state *st)
 	       (unsigned long long)in->head, (unsigned long long)in->tail,
 	       (unsigned long long)in->synced,
 	       (unsigned long long)(in->head - in->tail));
+	if (in->cached_bytes == UINT64_MAX)
+		printf(",\"cached_bytes\":null");
+	else
+		printf(",\"cached_bytes\":%llu",
+		       (unsigned long long)in->cached_bytes);
 	printf(",\"producer\":{\"pid\":%d,\"alive\":%s},\"eof\":%s",
 	       (int)in->producer_pid, in->producer_alive ? "true" : "false",
 	       in->eof ? "true" : "false");

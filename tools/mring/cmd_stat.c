@@ -155,6 +155,11 @@ static void print_prom(FILE *f, const char *path, const struct ring_state *a,
 	prom_ring(f, path, "mring_used_bytes", "gauge",
 	          "Bytes between tail and head.",
 	          (double)(in->head - in->tail));
+	/* Unknown residency: no sample rather than a made-up value. */
+	if (in->cached_bytes != UINT64_MAX)
+		prom_ring(f, path, "mring_page_cache_bytes", "gauge",
+		          "Bytes of the ring's data region in the page cache.",
+		          (double)in->cached_bytes);
 	prom_ring(f, path, "mring_produce_rate_bytes_per_second", "gauge",
 	          "Bytes produced per second over the last interval.",
 	          rate(a->info.head, in->head, dt));

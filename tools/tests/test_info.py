@@ -2,6 +2,7 @@
 file that is not a usable ring."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mringtest import (mring, tmp, contains, expect, test, main,  # noqa
-                       create, MRING)
+                       create, MRING, Skip)
 
 
 def info(path):
@@ -38,7 +39,7 @@ def json_after_traffic():
     i = info(path)
     for k in ("format_version", "mode", "policy", "capacity", "window",
               "max_record", "data_offset", "head", "tail", "synced",
-              "producer", "eof", "consumers"):
+              "cached_bytes", "producer", "eof", "consumers"):
         expect(k in i, "key %s in %s" % (k, i))
     expect(i["head"] == 301000, i)
     expect(i["eof"] is True, i)
@@ -85,6 +86,38 @@ def live_observer_and_producer():
     i = info(path)
     expect(i["eof"] and not i["producer"]["alive"], i)
     expect(i["consumers"] == [], "observer slot released")
+
+
+@test
+def page_cache_residency():
+    """cached_bytes follows the data region's pages: none in a fresh
+    sparse ring, some after writing, fewer once written back and dropped
+    (dirty pages stay until they are written, hence the fsync)."""
+    path = create("cache.r", "--size", "16M")
+    i = info(path)
+    if i["cached_bytes"] is None:
+        contains(mring("info", path).stdout, "page cache    unknown")
+        raise Skip("this kernel cannot report page-cache residency")
+    expect(i["cached_bytes"] == 0, i)
+    contains(mring("info", path).stdout, "page cache    0 B (0.0% of")
+    mring("write", path, input=b"c" * (4 << 20))
+    i = info(path)
+    full = i["cached_bytes"]
+    expect(0 < full <= i["capacity"], i)
+    expect(full % os.sysconf("SC_PAGE_SIZE") == 0, i)
+    m = re.search(r"page cache    (.*) \(([0-9.]+)% of capacity\)",
+                  mring("info", path).stdout)
+    expect(m and abs(float(m.group(2)) - 100.0 * full / i["capacity"])
+           < 0.1, m)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    i = info(path)
+    expect(i["cached_bytes"] is not None and i["cached_bytes"] <= full // 4,
+           "after write-back and DONTNEED: %s of %d" % (i, full))
 
 
 @test

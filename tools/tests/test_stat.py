@@ -130,6 +130,10 @@ def prom_format_and_values():
     expect(abs(get(s, "mring_consumer_lag_ratio", consumer="x")) < 1e-12, s)
     expect(get(s, "mring_producer_alive") == 0, s)
     expect(get(s, "mring_eof") == 1, s)
+    # Page-cache residency, when the kernel can tell (else no sample).
+    if '"cached_bytes":null' not in mring("info", path, "--json").stdout:
+        expect(0 < get(s, "mring_page_cache_bytes", ring=path) <= 1 << 20,
+               s)
     contains(out, "# HELP mring_head_bytes", "# TYPE mring_head_bytes")
 
 
