@@ -22,6 +22,7 @@ int cmd_consumers(int argc, char **argv);
 int cmd_consumer(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* The consumer table shared by 'info' and 'consumers'. */
 void print_consumers(FILE *f, const struct ring_state *st);

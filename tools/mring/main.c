@@ -22,6 +22,7 @@ static const char usage[] =
 	"  consumer add|rm FILE NAME register or remove a durable consumer\n"
 	"  stat FILE [--watch SEC]   rates and lag; --prom for Prometheus\n"
 	"  check FILE                verify the control block and records\n"
+	"  bench loop|ipc [ARGS]     run a benchmark program (if built)\n"
 	"\n"
 	"Run 'mring COMMAND --help' for a command's options; see mring(1).\n"
 	"\n"
@@ -41,6 +42,7 @@ static const struct {
 	{"write", cmd_write},         {"read", cmd_read},
 	{"consumers", cmd_consumers}, {"consumer", cmd_consumer},
 	{"stat", cmd_stat},           {"check", cmd_check},
+	{"bench", cmd_bench},
 };
 
 int print_help(const char *text)

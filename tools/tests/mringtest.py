@@ -30,10 +30,11 @@ def tmp(name):
     return os.path.join(_TMP, name)
 
 
-def mring(*args, rc=0, input=None, env=None, user=None, timeout=120):
-    """Run mring with args; check the exit status unless rc is None.
-    Returns the CompletedProcess (stdout and stderr as text)."""
-    cmd = [MRING] + [str(a) for a in args]
+def mring(*args, rc=0, input=None, env=None, user=None, timeout=120,
+          exe=None):
+    """Run mring (or the copy exe) with args; check the exit status unless
+    rc is None. Returns the CompletedProcess (stdout and stderr as text)."""
+    cmd = [exe or MRING] + [str(a) for a in args]
     if user:
         cmd = as_user(cmd)
     p = subprocess.run(cmd, input=input, capture_output=True, env=env,

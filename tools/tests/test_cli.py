@@ -8,7 +8,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mringtest import mring, contains, expect, test, main  # noqa: E402
 
 COMMANDS = ["create", "info", "write", "read", "consumers", "consumer",
-            "stat", "check"]
+            "stat", "check", "bench"]
 
 
 @test
