@@ -59,6 +59,9 @@ check()
 	[ "$bad" -eq 0 ] || fail "$bad packets with bad IP header checksums"
 	[ $((wrote + lost)) -eq "$sent" ] ||
 		fail "written $wrote + lost $lost != sent $sent"
+	for d in "$tmp"/capture.*; do
+		[ ! -e "$d" ] || fail "the ring's directory $d was left behind"
+	done
 }
 
 # 20000 packets (7 MB) fit in a 16 MiB ring: nothing can be lost.

@@ -339,8 +339,10 @@ static int parse(int argc, char **argv, struct opts *o)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (parse_size(optarg, &o->size) < 0)
+			if (parse_size(optarg, &o->size) < 0) {
+				fprintf(stderr, "bad --size '%s'\n", optarg);
 				return -1;
+			}
 			break;
 		case 'l':
 			o->last = atof(optarg);

@@ -51,7 +51,9 @@ wait "$pid" || status=$?
 pid=
 [ "$status" -eq 0 ] || fail "the recorder exited with status $status"
 cat "$tmp/log"
-ls "$tmp" | grep -q '\.ring$' && fail "the ring file was left behind"
+for d in "$tmp"/flight-recorder.*; do
+	[ ! -e "$d" ] || fail "the ring's directory $d was left behind"
+done
 
 "$fr" --verify "$tmp/dump1" || fail "dump 1 does not verify"
 "$fr" --verify "$tmp/dump" || fail "dump 2 does not verify"
