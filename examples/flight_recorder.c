@@ -146,7 +146,8 @@ static void dump(const char *ring, const struct opts *o, unsigned nr)
 			break;
 		}
 		/* Copy, then release: only a release that succeeds proves
-		 * the record was not overwritten while we copied it. */
+		 * the record was not overwritten while we copied it.
+		 * (mring_read() does these steps in one call.) */
 		memcpy(buf, p, (size_t)len);
 		err = mring_release(r, (size_t)len);
 		if (err == MRING_ELAPPED)
