@@ -294,9 +294,10 @@ static void test_no_major_faults(void **state)
 /*
  * Disk full: a sparse ring larger than the file system. mring_reserve
  * fails with -ENOSPC instead of the writer dying of SIGBUS, and every
- * committed byte stays readable.
+ * committed byte stays readable. `flags` of the producer: with the thread
+ * it pre-faults; without, reserve does.
  */
-static void test_disk_full(void **state)
+static void disk_full(unsigned flags)
 {
 	TU_PATH(mnt, "small");
 	char path[600];
@@ -306,7 +307,6 @@ static void test_disk_full(void **state)
 	ssize_t n;
 	int rc = 0;
 
-	(void)state;
 	assert_int_equal(mkdir(mnt, 0700), 0);
 	if (mount("tmpfs", mnt, "tmpfs", 0, "size=8m") != 0) {
 		print_message("cannot mount a small tmpfs (%s)\n",
@@ -319,7 +319,9 @@ static void test_disk_full(void **state)
 	assert_rc(mring_open(path, MRING_CONSUMER,
 	                     &(struct mring_config){.consumer_name = "c"}, &c),
 	          0);
-	p = open_producer(path, MRING_RECLAIM_AUTO, 0);
+	assert_rc(mring_open(path, MRING_PRODUCER,
+	                     &(struct mring_config){.flags = flags}, &p),
+	          0);
 	while (head < 16 * MIB) {
 		void *w;
 		rc = mring_reserve(p, 100000, &w, 1000);
@@ -348,6 +350,18 @@ static void test_disk_full(void **state)
 		tu_sleep_ms(10);
 	assert_int_equal(urc, 0);
 	rmdir(mnt);
+}
+
+static void test_disk_full(void **state)
+{
+	(void)state;
+	disk_full(0);
+}
+
+static void test_disk_full_nothread(void **state)
+{
+	(void)state;
+	disk_full(MRING_F_NO_PREFETCH);
 }
 
 /* Thread id of this process's thread named `name`, or -1. */
@@ -431,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_overwrite),
 		cmocka_unit_test(test_no_major_faults),
 		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_disk_full_nothread),
 		cmocka_unit_test(test_numa),
 	};
 	if (getenv("MRING_NO_PREFETCH")) {

@@ -34,7 +34,6 @@ struct mring__pool {
 	uint64_t cap;
 	/* The owner and the maintenance thread both map windows. */
 	pthread_mutex_t mu;
-	bool populate; /* pre-fault on map (writer without a thread) */
 	int cur;       /* slot the owner uses, -1 none */
 	int pin;       /* slot the maintenance thread uses, -1 none */
 	unsigned next; /* round-robin victim */
@@ -94,6 +93,8 @@ struct mring {
 	uint32_t gen_seen;          /* cons_gen when `limit` was computed */
 	size_t resv;                /* reserved length, 0 = none */
 	struct mring__maint *maint; /* maintenance thread, or NULL */
+	bool inline_pf;             /* no thread: pre-fault in reserve */
+	uint64_t pf;                /* inline_pf: pre-faulted below this */
 	unsigned cshift;            /* log2 of the maintenance chunk */
 	mring_atomic_u64 *bounds;   /* first record start of each chunk */
 	uint64_t nbounds;

@@ -36,8 +36,8 @@ void mring__rescan(struct mring *r)
 out:
 	r->limit = min == UINT64_MAX ? UINT64_MAX : min + r->cap;
 	r->bp_limit = r->limit;
-	/* Never beyond what the maintenance thread has prepared. */
-	uint64_t ready = mring__maint_ready(r);
+	/* Never beyond what is pre-faulted, by the thread or inline. */
+	uint64_t ready = r->inline_pf ? r->pf : mring__maint_ready(r);
 	if (ready < r->limit)
 		r->limit = ready;
 }
@@ -106,9 +106,44 @@ static void advance_tail(struct mring *r, uint64_t target)
 		mring__rescan(r);
 }
 
+/*
+ * Without a maintenance thread the producer pre-faults for itself, a
+ * little at a time: MADV_POPULATE_WRITE turns a full disk into an error
+ * where a plain store would raise SIGBUS, and one call per step costs less
+ * than a fault per page. Never far ahead: pages faulted in too early are
+ * evicted again before the writer reaches them when memory is tight.
+ */
+#define INLINE_PF_STEP (1u << 20)
+
+static int prefault_inline(struct mring *r, uint64_t end)
+{
+	uint64_t page = (uint64_t)mring__os_page_size();
+	uint64_t from = r->pf > r->head ? r->pf : r->head & ~(page - 1);
+	uint64_t to = (end + INLINE_PF_STEP - 1) &
+	              ~(uint64_t)(INLINE_PF_STEP - 1);
+	/* The current window holds [head, end); stay inside it. */
+	uint64_t wend = r->wstart + r->win + r->overlap;
+
+	if (to > wend)
+		to = wend;
+	if (to > from) {
+		int rc = mring__os_populate_write(mring__at(r, from),
+		                                  (size_t)(to - from));
+		/* EINVAL: a kernel before 5.14; ordinary faults then. */
+		if (rc < 0 && rc != -EINVAL)
+			return mring__populate_error(&r->pool, rc);
+	}
+	r->pf = to;
+	r->limit = r->bp_limit < to ? r->bp_limit : to;
+	return 0;
+}
+
 static bool space_ok(struct mring *r)
 {
 	mring__rescan(r);
+	/* Without a thread, the producer pre-faults once there is room. */
+	if (r->inline_pf)
+		return r->want <= r->bp_limit;
 	return r->want <= r->limit || mring__maint_error(r) < 0;
 }
 
@@ -122,6 +157,8 @@ static int wait_room(struct mring *r, uint64_t end, int64_t deadline,
 	int64_t t0 = 0;
 	int rc;
 
+	if (thread && r->inline_pf)
+		return prefault_inline(r, end);
 	if (thread) {
 		/* A pre-fault failed there (disk full...): say so. */
 		rc = mring__maint_error(r);
@@ -138,6 +175,8 @@ static int wait_room(struct mring *r, uint64_t end, int64_t deadline,
 	}
 	r->want = end;
 	rc = mring__wait(r, &r->ctl->space_futex, space_ok, deadline);
+	if (rc == 0 && r->inline_pf)
+		return prefault_inline(r, end);
 	if (thread)
 		r->st.maint_wait_ns += (uint64_t)(mring__os_now_ns() - t0);
 	if (rc < 0 && thread && mring__maint_error(r) < 0)
@@ -429,8 +468,8 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	uint64_t head = mring__load_acquire(&c->head);
 	uint64_t seq = mring__load_relaxed(&c->head_seq);
 
-	/* The maintenance thread will pre-fault; without it, mapping does. */
-	r->pool.populate = !mring__maint_wanted(cfg);
+	/* The maintenance thread will pre-fault; without it, reserve does. */
+	r->inline_pf = !mring__maint_wanted(cfg);
 	rc = mring__window_move(r, head);
 	if (rc == 0 && !mring__load_relaxed(&c->clean))
 		rc = recover(r, &head, &seq);
@@ -444,6 +483,7 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	mring__store_relaxed(&c->eof, 0);
 	mring__store_seqcst(&c->head, head);
 	r->head = head;
+	r->pf = head;
 	r->seq = seq;
 	r->tail = mring__load_relaxed(&c->tail);
 	r->st.position = head;

@@ -36,7 +36,6 @@ int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
 		.fd = fd,
 		.data_off = data_off,
 		.cap = cap,
-		.populate = (prot & PROT_WRITE) != 0,
 		.cur = -1,
 		.pin = -1,
 	};
@@ -106,20 +105,6 @@ static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
 	}
 	p->slot[i].off = off;
 	p->slot[i].mapped = true;
-	/*
-	 * A writer pre-faults the whole window now: one system call instead
-	 * of a page fault per page, and a full disk becomes an error here
-	 * rather than a SIGBUS later. Kernels before 5.14 lack it (EINVAL);
-	 * then the writer takes ordinary faults.
-	 */
-	if (p->populate) {
-		rc = mring__os_populate_write(base, p->slot_len);
-		if (rc < 0 && rc != -EINVAL) {
-			(void)mring__os_unmap_fixed(base, p->slot_len);
-			p->slot[i].mapped = false;
-			return mring__populate_error(p, rc);
-		}
-	}
 	return 0;
 }
 
