@@ -39,6 +39,7 @@
 #define BATCH_CHUNKS 8   /* chunks prepared per batch */
 #define IDLE_NS 1000000  /* poll period when there is nothing to do */
 #define RETRY_NS 1000000 /* after an error, try the chunk again this late */
+#define DEFAULT_RA (8u << 20) /* a device's read-ahead, when unknown */
 
 struct mring__maint {
 	struct mring *r;
@@ -54,7 +55,9 @@ struct mring__maint {
 	mring_atomic_u32 policy; /* enum mring_reclaim in effect */
 	int node;
 	uint64_t chunk;
-	uint64_t dist; /* how far ahead of the head to prepare */
+	uint64_t dist;      /* how far ahead of the head to prepare */
+	uint64_t gap;       /* how much further ahead to discard old data */
+	uint64_t discarded; /* old data discarded below this */
 	uint64_t budget;
 	uint64_t written; /* write-back started below this */
 	uint64_t dropped; /* cache dropped below this */
@@ -188,8 +191,11 @@ static void queue_behind(struct mring__maint *m, uint64_t head)
 	}
 }
 
-/* Count what completed; note the first hard error of a kind. */
-static int reap(struct mring__maint *m)
+/*
+ * Count what completed. Returns the first pre-fault error, with the index
+ * of its request in *bad_at.
+ */
+static int reap(struct mring__maint *m, unsigned *bad_at)
 {
 	int bad = 0;
 
@@ -206,16 +212,22 @@ static int reap(struct mring__maint *m)
 			if (q->res == 0) {
 				atomic_fetch_add(&m->reclaim_ops, 1);
 				atomic_fetch_add(&m->reclaimed, q->len);
-			} else if (q->res == -EOPNOTSUPP || q->res == -EINVAL) {
-				/* File system cannot: drop the cache instead. */
+			} else if ((q->res == -EOPNOTSUPP ||
+			            q->res == -EINVAL) &&
+			           m->policy != MRING_RECLAIM_CACHE) {
+				/* The file system cannot: drop the cache
+				 * instead. */
 				mring__store_relaxed(&m->policy,
 				                     MRING_RECLAIM_CACHE);
 			}
 			break;
 		case 3:
-			if (q->res < 0 && q->res != -EINVAL && !bad)
+			if (q->res < 0 && q->res != -EINVAL && !bad) {
 				bad = mring__populate_error(&m->r->pool,
 				                            q->res);
+				if (bad_at)
+					*bad_at = i;
+			}
 			break;
 		}
 	}
@@ -224,27 +236,30 @@ static int reap(struct mring__maint *m)
 }
 
 /*
- * Ahead of the writer: prepare chunks [ready, target). Returns the number
- * of chunks made ready, or a negative error from pre-faulting.
+ * Ahead of the writer, first discard the previous lap's data under chunks
+ * up to `gap` beyond `target`: raise `tail` past it, then zero-range,
+ * punch or drop it. Returns how many discards were queued.
  */
-static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
-                   uint64_t cons)
+static unsigned discard_ahead(struct mring__maint *m, uint64_t target,
+                              uint64_t cons)
 {
 	struct mring *r = m->r;
 	uint64_t c = m->chunk;
-	uint64_t a = mring__load_relaxed(&m->ready);
-	uint64_t b = a;
-	uint8_t *base = NULL;
-	uint64_t ws = 0;
-	int n = 0, rc;
+	uint64_t ready = mring__load_relaxed(&m->ready);
+	uint64_t z = m->discarded > ready ? m->discarded : ready;
+	unsigned n = 0;
 
-	/* Phase 1: discard the previous lap's data under the chunks. */
-	for (b = a; b < target && n < BATCH_CHUNKS; b += c, n++) {
-		/* First lap, or a durable consumer has yet to read it. */
-		if (b < r->cap || m->policy == MRING_RECLAIM_NONE ||
-		    b + c - r->cap > cons)
-			continue;
-		uint64_t t = boundary(r, b + c - r->cap);
+	if (m->policy == MRING_RECLAIM_NONE) {
+		m->discarded = target + m->gap;
+		return 0;
+	}
+	for (; z < target + m->gap && n < BATCH_CHUNKS; z += c) {
+		if (z < r->cap)
+			continue; /* first lap: nothing there */
+		/* A durable consumer has yet to read it: later. */
+		if (z + c - r->cap > cons)
+			break;
+		uint64_t t = boundary(r, z + c - r->cap);
 		if (t == UINT64_MAX)
 			continue; /* unknown record boundary: keep it */
 		/*
@@ -254,26 +269,55 @@ static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
 		 */
 		mring__tail_raise(r->ctl, t);
 		mring__fence_seqcst();
-		int mode = m->policy == MRING_RECLAIM_ZERO
-		                   ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE
-		                   : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 		if (m->policy == MRING_RECLAIM_CACHE)
 			mring__aio_add(&m->aio, MRING__AIO_FADVISE, r->fd,
 			               POSIX_FADV_DONTNEED, NULL,
-			               file_off(r, b), c, 2);
+			               file_off(r, z), c, 2);
 		else
 			mring__aio_add(&m->aio, MRING__AIO_FALLOCATE, r->fd,
-			               mode, NULL, file_off(r, b), c, 2);
+			               (m->policy == MRING_RECLAIM_ZERO
+			                        ? FALLOC_FL_ZERO_RANGE
+			                        : FALLOC_FL_PUNCH_HOLE) |
+			                       FALLOC_FL_KEEP_SIZE,
+			               NULL, file_off(r, z), c, 2);
+		n++;
 	}
-	if (n == 0)
-		return 0;
-	queue_behind(m, head);
-	mring__aio_run(&m->aio);
-	reap(m);
+	m->discarded = z;
+	return n;
+}
 
-	/* Phase 2: pre-fault the chunks for writing. */
-	for (uint64_t p = a; p < b; p += c) {
-		uint64_t start = p - p % r->win;
+/*
+ * Prepare chunks [ready, target): discard old data ahead, pre-fault the
+ * chunks for writing, publish `ready`. Returns the number of chunks made
+ * ready, or a negative error from pre-faulting.
+ */
+static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
+                   uint64_t cons)
+{
+	struct mring *r = m->r;
+	uint64_t c = m->chunk;
+	uint64_t a = mring__load_relaxed(&m->ready);
+	uint64_t b;
+	uint8_t *base = NULL;
+	uint64_t ws = 0;
+	unsigned bad_at = 0;
+	int n = 0, rc;
+
+	discard_ahead(m, target, cons);
+	queue_behind(m, head);
+	if (m->aio.n) {
+		mring__aio_run(&m->aio);
+		reap(m, NULL);
+	}
+
+	/*
+	 * Pre-fault. A chunk a durable consumer still holds (it may hold
+	 * part of the one the producer needs next) is pre-faulted with its
+	 * old data; it is never discarded afterwards: the producer may be
+	 * writing there.
+	 */
+	for (b = a; b < target && n < BATCH_CHUNKS; b += c, n++) {
+		uint64_t start = b - b % r->win;
 		if (!base || start != ws) {
 			rc = mring__pool_get(&r->pool, start, &base, true);
 			if (rc < 0)
@@ -281,14 +325,20 @@ static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
 			ws = start;
 		}
 		mring__aio_add(&m->aio, MRING__AIO_MADVISE, -1,
-		               MADV_POPULATE_WRITE, base + (p - ws), 0, c, 3);
+		               MADV_POPULATE_WRITE, base + (b - ws), 0, c, 3);
 	}
+	if (n == 0)
+		return 0;
+	if (m->discarded < b)
+		m->discarded = b;
 	mring__aio_run(&m->aio);
-	rc = reap(m);
+	rc = reap(m, &bad_at);
 	if (rc < 0) {
-		/* Which chunk failed: publish the ones before it. */
-		for (unsigned i = 0; i < (unsigned)n; i++)
-			(void)i;
+		/* The chunks before the one that failed are ready. */
+		if (bad_at) {
+			mring__store_release(&m->ready, a + bad_at * c);
+			mring__wake(&r->ctl->space_futex);
+		}
 		return rc;
 	}
 	/* Pairs with the producer's acquire load in mring__maint_ready. */
@@ -374,7 +424,7 @@ static void *run(void *arg)
 			queue_behind(m, head);
 			if (m->aio.n) {
 				mring__aio_run(&m->aio);
-				reap(m);
+				reap(m, NULL);
 			}
 		}
 		sample_cache(m);
@@ -451,6 +501,18 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 		m->budget = 4 * m->chunk;
 	m->policy = cfg->reclaim ? cfg->reclaim
 	                         : auto_policy(r->fd, r->cap, m->budget);
+	/*
+	 * A fault reads around the faulting page (up to the device's
+	 * read-ahead, and more ahead of it when it hits a read-ahead mark):
+	 * discard that far beyond the pre-faulted pages, or the faults read
+	 * the previous lap there. (MADV_RANDOM would stop the reads too, but
+	 * faulting page by page costs more than the reads on fast disks.)
+	 */
+	uint64_t ra = mring__os_readahead(r->fd);
+	m->gap = 2 * (ra ? ra : DEFAULT_RA);
+	m->gap = (m->gap + m->chunk - 1) & ~(m->chunk - 1);
+	if (m->gap > r->cap / 4)
+		m->gap = (r->cap / 4) & ~(m->chunk - 1);
 	m->dist = 4 * m->chunk;
 	if (m->dist > max_dist(m))
 		m->dist = max_dist(m);
@@ -475,6 +537,7 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	mring__store_relaxed(&m->ready, head);
 	m->written = head;
 	m->dropped = head;
+	m->discarded = head;
 	mring__aio_init(&m->aio, !(cfg->flags & MRING_F_NO_URING) &&
 	                                 !env_set("MRING_NO_URING"));
 	pthread_mutex_init(&m->mu, NULL);
@@ -482,7 +545,7 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	r->maint = m;
 	rc = pthread_create(&m->thr, NULL, run, m);
 	if (rc) {
-		r->pool.populate = true;
+		r->inline_pf = true;
 		r->maint = NULL;
 		mring__aio_fini(&m->aio);
 		free(r->bounds);
@@ -511,7 +574,7 @@ void mring__maint_stop(struct mring *r)
 	pthread_mutex_destroy(&m->mu);
 	pthread_cond_destroy(&m->cv);
 	r->maint = NULL;
-	r->pool.populate = true;
+	r->inline_pf = true;
 	free(r->bounds);
 	r->bounds = NULL;
 	free(m);

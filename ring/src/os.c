@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -220,6 +221,19 @@ static uint64_t read_u64_file(const char *path)
 	if (buf[0] < '0' || buf[0] > '9') /* "max" */
 		return UINT64_MAX;
 	return strtoull(buf, NULL, 10);
+}
+
+uint64_t mring__os_readahead(int fd)
+{
+	struct stat st;
+	char path[64];
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+	         major(st.st_dev), minor(st.st_dev));
+	uint64_t kb = read_u64_file(path);
+	return kb == UINT64_MAX ? 0 : kb << 10;
 }
 
 uint64_t mring__os_mem_limit(void)

@@ -50,6 +50,8 @@ int mring__os_lock_held(int fd, uint64_t byte);
 int mring__os_thread_faults(int64_t *minor, int64_t *major);
 
 /* Memory this process may use: RAM, or less under a cgroup limit. */
+/* The read-ahead size of fd's device, 0 if unknown. */
+uint64_t mring__os_readahead(int fd);
 uint64_t mring__os_mem_limit(void);
 
 /* Is there a process `pid` (0: unknown, counted as alive)? */
