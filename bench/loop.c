@@ -61,22 +61,12 @@ struct strategy {
 	int reclaim;    /* mring reclaim policy */
 };
 
-#ifdef MRING_F_NO_PREFETCH
 #define BENCH_NO_PREFETCH MRING_F_NO_PREFETCH
 #define R_AUTO MRING_RECLAIM_AUTO
 #define R_NONE MRING_RECLAIM_NONE
 #define R_CACHE MRING_RECLAIM_CACHE
 #define R_ZERO MRING_RECLAIM_ZERO
 #define R_PUNCH MRING_RECLAIM_PUNCH
-#else
-/* A library without the maintenance thread's knobs: all rows the same. */
-#define BENCH_NO_PREFETCH 0u
-#define R_AUTO 0
-#define R_NONE 1
-#define R_CACHE 2
-#define R_ZERO 3
-#define R_PUNCH 4
-#endif
 
 static const struct strategy strategies[] = {
 	{"naive", K_NAIVE, false, 0, 0},
@@ -89,6 +79,7 @@ static const struct strategy strategies[] = {
 	{"mring-cache", K_MRING, false, 0, R_CACHE},
 	{"mring-zero", K_MRING, false, 0, R_ZERO},
 	{"mring-punch", K_MRING, false, 0, R_PUNCH},
+	{"mring-syscalls", K_MRING, false, MRING_F_NO_URING, R_AUTO},
 	{"mring", K_MRING, false, 0, R_AUTO},
 };
 
@@ -353,9 +344,7 @@ static void writer_open(struct writer *w)
 		if (rc < 0)
 			wfail(w, "mring_create", rc);
 		cfg.flags = o.st->flags;
-#ifdef MRING_F_NO_PREFETCH
 		cfg.reclaim = o.st->reclaim;
-#endif
 		rc = mring_open(w->path, MRING_PRODUCER, &cfg, &w->mr);
 		if (rc < 0)
 			wfail(w, "mring_open", rc);
@@ -417,12 +406,10 @@ static void mring_lap_stats(struct writer *w, struct lap *l)
 	l->reclaim = -1;
 	if (o.st->kind != K_MRING || mring_stats(w->mr, &st) < 0)
 		return;
-#ifdef MRING_F_NO_PREFETCH
 	l->maint_wait_ns = st.maint_wait_ns;
 	l->reclaimed_bytes = st.reclaimed_bytes;
 	l->maint = st.maint;
 	l->reclaim = st.reclaim;
-#endif
 }
 
 static void lap_begin(struct writer *w, struct lap *l, uint64_t now)
