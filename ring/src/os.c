@@ -114,6 +114,38 @@ int mring__os_fs_full(int fd)
 	return sf.f_bavail == 0;
 }
 
+/* mincore() over a temporary read-only mapping, a piece at a time. */
+static int cached_mincore(int fd, uint64_t off, uint64_t len, uint64_t *bytes)
+{
+	const uint64_t piece = 1ull << 30;
+	uint64_t page = (uint64_t)mring__os_page_size();
+	uint64_t end = off + len, n = 0;
+	unsigned char *vec = malloc((size_t)(piece / page));
+	int rc = 0;
+
+	if (!vec)
+		return -ENOMEM;
+	for (uint64_t at = off & ~(page - 1); at < end; at += piece) {
+		size_t l = (size_t)(end - at < piece ? end - at : piece);
+		void *m = mmap(NULL, l, PROT_READ, MAP_SHARED, fd, (off_t)at);
+		if (m == MAP_FAILED) {
+			rc = -errno;
+			break;
+		}
+		if (mincore(m, l, vec) < 0)
+			rc = -errno;
+		else
+			for (size_t i = 0; i < (l + page - 1) / page; i++)
+				n += vec[i] & 1;
+		munmap(m, l);
+		if (rc < 0)
+			break;
+	}
+	free(vec);
+	*bytes = n * page;
+	return rc;
+}
+
 int mring__os_cached(int fd, uint64_t off, uint64_t len, uint64_t *bytes)
 {
 #ifndef SYS_cachestat
@@ -125,9 +157,12 @@ int mring__os_cached(int fd, uint64_t off, uint64_t len, uint64_t *bytes)
 	struct {
 		uint64_t cache, dirty, writeback, evicted, recently_evicted;
 	} cs;
+	const char *force = getenv("MRING_NO_CACHESTAT");
 
-	if (syscall(SYS_cachestat, fd, &range, &cs, 0) < 0)
-		return -errno;
+	/* Linux before 6.5 (or a seccomp filter): ask mincore instead. */
+	if ((force && *force && strcmp(force, "0") != 0) ||
+	    syscall(SYS_cachestat, fd, &range, &cs, 0) < 0)
+		return cached_mincore(fd, off, len, bytes);
 	*bytes = cs.cache * (uint64_t)mring__os_page_size();
 	return 0;
 }

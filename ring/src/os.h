@@ -31,7 +31,10 @@ int mring__os_willneed(uint8_t *addr, size_t len);
 int mring__os_file_size(int fd, uint64_t *size);
 /* 1 if the file system holding fd has no block left for us, else 0. */
 int mring__os_fs_full(int fd);
-/* Bytes of fd[off, off+len) in the page cache (cachestat, Linux 6.5). */
+/*
+ * Bytes of fd[off, off+len) in the page cache: cachestat (Linux 6.5), or
+ * mincore where it is missing or MRING_NO_CACHESTAT=1 asks.
+ */
 int mring__os_cached(int fd, uint64_t off, uint64_t len, uint64_t *bytes);
 /* Map the control block (shared, read-write) of `len` bytes at offset 0. */
 int mring__os_map_ctl(int fd, size_t len, int prot, void **addr);

@@ -121,6 +121,22 @@ def page_cache_residency():
 
 
 @test
+def page_cache_residency_mincore():
+    """Without cachestat (Linux < 6.5, or MRING_NO_CACHESTAT=1) the
+    library counts resident pages with mincore: the same figure."""
+    path = create("mincore.r", "--size", "16M")
+    mring("write", path, input=b"m" * (3 << 20))
+    env = dict(os.environ, MRING_NO_CACHESTAT="1")
+    slow = json.loads(mring("info", path, "--json", env=env).stdout)
+    fast = info(path)
+    expect(slow["cached_bytes"] is not None and slow["cached_bytes"] > 0,
+           slow)
+    if fast["cached_bytes"] is not None:
+        expect(slow["cached_bytes"] == fast["cached_bytes"],
+               "mincore %s, cachestat %s" % (slow, fast))
+
+
+@test
 def not_a_ring():
     p = mring("info", tmp("missing.r"), rc=2)
     contains(p.stderr, "missing.r: no such file", "mring create")
