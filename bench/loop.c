@@ -79,7 +79,8 @@ static const struct strategy strategies[] = {
 	{"mring-cache", K_MRING, false, 0, R_CACHE},
 	{"mring-zero", K_MRING, false, 0, R_ZERO},
 	{"mring-punch", K_MRING, false, 0, R_PUNCH},
-	{"mring-syscalls", K_MRING, false, MRING_F_NO_URING, R_AUTO},
+	{"mring-uring", K_MRING, false, MRING_F_URING, R_AUTO},
+	{"mring-huge", K_MRING, false, MRING_F_HUGEPAGE, R_AUTO},
 	{"mring", K_MRING, false, 0, R_AUTO},
 };
 

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -405,4 +406,18 @@ uint64_t tu_rand(uint64_t *state)
 {
 	*state += 0x9e3779b97f4a7c15ull;
 	return tu_mix(*state);
+}
+
+int tu_uring_works(void)
+{
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425 /* the same on x86-64 and arm64 */
+#endif
+	unsigned char params[120] = {0}; /* struct io_uring_params */
+	long fd = syscall(SYS_io_uring_setup, 1, params);
+
+	if (fd < 0)
+		return 0;
+	close((int)fd);
+	return 1;
 }

@@ -185,6 +185,10 @@ int tu_get_u64_fd(int fd, uint64_t *v);
 int tu_cfail(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* 1 if this process may set up an io_uring (not disabled by sysctl or
+ * seccomp), else 0. */
+int tu_uring_works(void);
+
 /* Seeded PRNG for test parameters. */
 uint64_t tu_rand(uint64_t *state);
 

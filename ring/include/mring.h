@@ -26,8 +26,10 @@
  *   a futex in the shared control block.
  * - Back-pressure mode (default): the producer waits while the slowest
  *   durable consumer is a whole capacity behind. Overwrite mode
- *   (MRING_F_OVERWRITE): it never waits; old data is overwritten and a
- *   consumer that falls behind is told how much it lost (MRING_ELAPPED).
+ *   (MRING_F_OVERWRITE): it never waits for consumers; old data is
+ *   overwritten and a consumer that falls behind is told how much it lost
+ *   (MRING_ELAPPED). In either mode the producer may wait, briefly, for
+ *   its maintenance thread to pre-fault the pages it is about to write.
  *   Observers (consumers opened without a name) never hold the producer
  *   back, in either mode, and may be lapped.
  *
@@ -110,8 +112,10 @@ MRING_API const char *mring_version(void);
 #define MRING_F_PREALLOC (1u << 8) /* fallocate the data region */
 /* Per-handle, given to mring_open(). */
 #define MRING_F_NO_PREFETCH (1u << 16) /* no maintenance thread */
-#define MRING_F_NO_URING (1u << 17)    /* maintenance by plain syscalls */
+#define MRING_F_NO_URING (1u << 17)    /* never io_uring (beats _URING) */
 #define MRING_F_NUMA_NODE (1u << 18)   /* run maintenance on numa_node */
+#define MRING_F_HUGEPAGE (1u << 19)    /* producer windows MADV_HUGEPAGE */
+#define MRING_F_URING (1u << 20)       /* maintenance through io_uring */
 
 /*
  * How the producer's maintenance thread discards data no reader needs, so
@@ -146,7 +150,10 @@ struct mring_config {
 	 * 0 = 64 MiB, clamped to fit the ring. Open: 0 = the file's. */
 	uint32_t window;
 	/* Create: largest reservation or record. 0 = 1 MiB, halved until
-	 * it fits a quarter of the ring. */
+	 * it fits a quarter of the ring. An explicit value must satisfy
+	 * round_up(max_record + 32, page size) <= capacity / 2 (-EINVAL
+	 * otherwise): a record and its header fit in the overlap of a
+	 * window. */
 	uint32_t max_record;
 	/* MRING_F_*. */
 	unsigned flags;
@@ -229,7 +236,10 @@ MRING_API void mring_close(struct mring *r);
  * timeout_ms: -1 waits as long as it takes, 0 tries once, > 0 waits at
  * most that long. Returns 0, -EAGAIN (timeout 0, ring full), -ETIMEDOUT,
  * -EMSGSIZE (len > max_record or 0), MRING_EROLE, or an -errno from
- * mapping the window (-ENOMEM, -ENOSPC...). Overwrite mode never waits.
+ * mapping or pre-faulting the window (-ENOMEM, -ENOSPC when the file
+ * system is full...). Overwrite mode never waits for consumers; like a
+ * page fault, waiting for the maintenance thread to pre-fault the next
+ * pages happens even with timeout 0.
  */
 MRING_API int mring_reserve(struct mring *r, size_t len, void **ptr,
                             int timeout_ms);
@@ -276,7 +286,8 @@ MRING_API int mring_sync(struct mring *r);
  *
  * In overwrite mode the producer may overwrite data while you read it
  * through the pointer; mring_release() then reports MRING_ELAPPED, and
- * what you read must be discarded.
+ * what you read must be discarded. Copy first, then release, then use the
+ * copy only if release returned 0 -- which is what mring_read() does.
  */
 MRING_API ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms);
 
@@ -291,7 +302,9 @@ MRING_API int mring_release(struct mring *r, size_t len);
 /*
  * Copy out up to `len` bytes (byte mode) or one record (record mode;
  * -EMSGSIZE if it does not fit, and the record stays unread). Returns the
- * count, 0 at end of stream, or a negative error as mring_peek.
+ * count, 0 at end of stream, or a negative error as mring_peek. Safe in
+ * overwrite mode: data overwritten during the copy is never returned
+ * (MRING_ELAPPED instead, and the next call reads the oldest intact data).
  */
 MRING_API ssize_t mring_read(struct mring *r, void *buf, size_t len,
                              int timeout_ms);

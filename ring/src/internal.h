@@ -34,6 +34,7 @@ struct mring__pool {
 	uint64_t cap;
 	/* The owner and the maintenance thread both map windows. */
 	pthread_mutex_t mu;
+	bool huge;     /* advise MADV_HUGEPAGE on every window */
 	int cur;       /* slot the owner uses, -1 none */
 	int pin;       /* slot the maintenance thread uses, -1 none */
 	unsigned next; /* round-robin victim */

@@ -538,8 +538,15 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	m->written = head;
 	m->dropped = head;
 	m->discarded = head;
-	mring__aio_init(&m->aio, !(cfg->flags & MRING_F_NO_URING) &&
-	                                 !env_set("MRING_NO_URING"));
+	/*
+	 * Plain system calls by default: on the 2-vCPU machine we measure on,
+	 * io_uring's worker threads pre-faulting in parallel halved the
+	 * writer's throughput (README, "Performance"). io_uring on request.
+	 */
+	bool uring = (cfg->flags & MRING_F_URING) || env_set("MRING_URING");
+	if ((cfg->flags & MRING_F_NO_URING) || env_set("MRING_NO_URING"))
+		uring = false;
+	mring__aio_init(&m->aio, uring);
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	r->maint = m;

@@ -95,6 +95,11 @@ int mring__os_willneed(uint8_t *addr, size_t len)
 	return madvise(addr, len, MADV_WILLNEED) ? -errno : 0;
 }
 
+int mring__os_advise(uint8_t *addr, size_t len, int advice)
+{
+	return madvise(addr, len, advice) ? -errno : 0;
+}
+
 int mring__os_file_size(int fd, uint64_t *size)
 {
 	struct stat st;

@@ -24,6 +24,8 @@ int mring__os_map_fixed(uint8_t *addr, size_t len, int prot, int fd,
 /* Put PROT_NONE back over [addr, addr+len) of our reservation. */
 int mring__os_unmap_fixed(uint8_t *addr, size_t len);
 /* Fault in [addr, addr+len) for writing (MADV_POPULATE_WRITE). */
+/* madvise(addr, len, advice). */
+int mring__os_advise(uint8_t *addr, size_t len, int advice);
 int mring__os_populate_write(uint8_t *addr, size_t len);
 /* Start reading [addr, addr+len) of a file mapping in (MADV_WILLNEED). */
 int mring__os_willneed(uint8_t *addr, size_t len);

@@ -470,6 +470,7 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 
 	/* The maintenance thread will pre-fault; without it, reserve does. */
 	r->inline_pf = !mring__maint_wanted(cfg);
+	r->pool.huge = (cfg->flags & MRING_F_HUGEPAGE) != 0;
 	rc = mring__window_move(r, head);
 	if (rc == 0 && !mring__load_relaxed(&c->clean))
 		rc = recover(r, &head, &seq);
