@@ -80,7 +80,7 @@ static const struct strategy strategies[] = {
 	{"mring-zero", K_MRING, false, 0, R_ZERO},
 	{"mring-punch", K_MRING, false, 0, R_PUNCH},
 	{"mring-uring", K_MRING, false, MRING_F_URING, R_AUTO},
-	{"mring-huge", K_MRING, false, MRING_F_HUGEPAGE, R_AUTO},
+	{"mring-nohuge", K_MRING, false, MRING_F_NO_HUGEPAGE, R_AUTO},
 	{"mring", K_MRING, false, 0, R_AUTO},
 };
 

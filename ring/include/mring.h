@@ -114,7 +114,7 @@ MRING_API const char *mring_version(void);
 #define MRING_F_NO_PREFETCH (1u << 16) /* no maintenance thread */
 #define MRING_F_NO_URING (1u << 17)    /* never io_uring (beats _URING) */
 #define MRING_F_NUMA_NODE (1u << 18)   /* run maintenance on numa_node */
-#define MRING_F_HUGEPAGE (1u << 19)    /* producer windows MADV_HUGEPAGE */
+#define MRING_F_NO_HUGEPAGE (1u << 19) /* no MADV_HUGEPAGE on windows */
 #define MRING_F_URING (1u << 20)       /* maintenance through io_uring */
 
 /*

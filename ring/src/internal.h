@@ -134,6 +134,9 @@ static inline uint8_t *mring__at(const struct mring *r, uint64_t pos)
 	return r->wbase + (pos - r->wstart);
 }
 
+/* maint.c: an environment switch is set (non-empty, not "0"). */
+bool mring__env_set(const char *name);
+
 /* crc32c.c */
 uint32_t mring__crc32c(uint32_t crc, const void *buf, size_t len);
 

@@ -448,7 +448,7 @@ static void *run(void *arg)
 	return NULL;
 }
 
-static bool env_set(const char *name)
+bool mring__env_set(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v && strcmp(v, "0") != 0;
@@ -457,7 +457,7 @@ static bool env_set(const char *name)
 bool mring__maint_wanted(const struct mring_config *cfg)
 {
 	return !(cfg->flags & MRING_F_NO_PREFETCH) &&
-	       !env_set("MRING_NO_PREFETCH");
+	       !mring__env_set("MRING_NO_PREFETCH");
 }
 
 int mring__maint_start(struct mring *r, const struct mring_config *cfg)
@@ -543,8 +543,9 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	 * io_uring's worker threads pre-faulting in parallel halved the
 	 * writer's throughput (README, "Performance"). io_uring on request.
 	 */
-	bool uring = (cfg->flags & MRING_F_URING) || env_set("MRING_URING");
-	if ((cfg->flags & MRING_F_NO_URING) || env_set("MRING_NO_URING"))
+	bool uring = (cfg->flags & MRING_F_URING) ||
+	             mring__env_set("MRING_URING");
+	if ((cfg->flags & MRING_F_NO_URING) || mring__env_set("MRING_NO_URING"))
 		uring = false;
 	mring__aio_init(&m->aio, uring);
 	pthread_mutex_init(&m->mu, NULL);

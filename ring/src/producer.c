@@ -470,7 +470,13 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 
 	/* The maintenance thread will pre-fault; without it, reserve does. */
 	r->inline_pf = !mring__maint_wanted(cfg);
-	r->pool.huge = (cfg->flags & MRING_F_HUGEPAGE) != 0;
+	/*
+	 * Large folios: on a file system that has them (ext4 on recent
+	 * kernels) the producer took 100x fewer minor faults and wrote
+	 * 1.2-2.5x faster in the loop benchmark (README, "Performance").
+	 */
+	r->pool.huge = !(cfg->flags & MRING_F_NO_HUGEPAGE) &&
+	               !mring__env_set("MRING_NO_HUGEPAGE");
 	rc = mring__window_move(r, head);
 	if (rc == 0 && !mring__load_relaxed(&c->clean))
 		rc = recover(r, &head, &seq);
