@@ -202,7 +202,7 @@ def loop_targets(conds, laps, g, ratio, reps, by):
 # One colour per strategy, the same in every panel.
 COLOURS = ["#000000", "#777777", "#1f77b4", "#6baed6", "#8c564b",
            "#ff7f0e", "#bcbd22", "#9467bd", "#2ca02c", "#17becf",
-           "#d62728"]
+           "#d62728", "#e377c2", "#8b0000"]
 
 
 def interp(samples, t):
