@@ -36,9 +36,10 @@
 #include "internal.h"
 
 #define MAX_CHUNK (4u << 20)
-#define BATCH_CHUNKS 8   /* chunks prepared per batch */
-#define IDLE_NS 1000000  /* poll period when there is nothing to do */
-#define RETRY_NS 1000000 /* after an error, try the chunk again this late */
+#define BATCH_CHUNKS 8    /* chunks prepared per batch */
+#define IDLE_NS 1000000   /* poll period when there is nothing to do */
+#define FREE_NS 100000000 /* the same once a resident ring runs free */
+#define RETRY_NS 1000000  /* after an error, try the chunk again this late */
 #define DEFAULT_RA (8u << 20) /* a device's read-ahead, when unknown */
 
 struct mring__maint {
@@ -451,7 +452,12 @@ static void *run(void *arg)
 		if (!m->stop && !m->kicked) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += rc < 0 ? RETRY_NS : IDLE_NS;
+			/* A free-running ring needs nothing but the
+			 * cache sample: do not steal the CPU the
+			 * producer and its consumers spin on. */
+			ts.tv_nsec += rc < 0                ? RETRY_NS
+			              : ready == UINT64_MAX ? FREE_NS
+			                                    : IDLE_NS;
 			if (ts.tv_nsec >= 1000000000) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
