@@ -303,7 +303,8 @@ def ipc(args):
     groups = defaultdict(list)
     order = []
     for r in rows:
-        k = (r["transport"], r["medium"], r["wait"], int(r["record_bytes"]))
+        k = (r["transport"], r["medium"], r["wait"], int(r["record_bytes"]),
+             int(r["batch"]))
         if k not in order:
             order.append(k)
         groups[k].append(r)
@@ -311,7 +312,7 @@ def ipc(args):
     disk = med(float(r["disk_write_gbps"]) for r in rows
                if float(r["disk_write_gbps"]) > 0)
     byrep = {(r["transport"], r["medium"], r["wait"], int(r["record_bytes"]),
-              int(r["rep"])): r for r in rows}
+              int(r["batch"]), int(r["rep"])): r for r in rows}
 
     def pair_ratio(k, base):
         rs = []
@@ -321,7 +322,8 @@ def ipc(args):
                 rs.append(float(r["gbps"]) / float(b["gbps"]))
         return med(rs)
 
-    header = ["transport", "medium", "wait", "record", "Mrec/s", "GB/s",
+    header = ["transport", "medium", "wait", "record", "batch", "Mrec/s",
+              "GB/s",
               "x memcpy", "x pipe1M", "p50 us", "p99 us", "p99.9 us",
               "max us", "n"]
     out = []
@@ -333,14 +335,15 @@ def ipc(args):
             return med(float(r[col]) for r in g)
         xm = med(float(r["gbps"]) / float(r["memcpy_gbps"]) for r in g
                  if float(r["memcpy_gbps"]) > 0)
-        xp = pair_ratio(k, ("pipe", "-", k[2], k[3]))
+        xp = pair_ratio(k, ("pipe", "-", k[2], k[3], k[4]))
         rec = dict(transport=k[0], medium=k[1], wait=k[2], record_bytes=k[3],
+                   batch=k[4],
                    mrec_s=m("records_per_s") / 1e6, gbps=m("gbps"),
                    x_memcpy=xm, x_pipe=xp, p50_us=m("lat_p50_us"),
                    p99_us=m("lat_p99_us"), p999_us=m("lat_p999_us"),
                    max_us=m("lat_max_us"), reps=len(g))
         summ.append(rec)
-        out.append([k[0], k[1], k[2], k[3], fmt(rec["mrec_s"], ".3f"),
+        out.append([k[0], k[1], k[2], k[3], k[4], fmt(rec["mrec_s"], ".3f"),
                     fmt(rec["gbps"], ".3f"), fmt(xm), fmt(xp),
                     fmt(rec["p50_us"], ".1f"), fmt(rec["p99_us"], ".1f"),
                     fmt(rec["p999_us"], ".1f"), fmt(rec["max_us"], ".0f"),
@@ -364,10 +367,11 @@ def ipc(args):
 
 
 def ipc_targets(summ, memcpy):
-    def find(t, med_, wait, size):
+    def find(t, med_, wait, size, batched=False):
         for r in summ:
             if (r["transport"], r["medium"], r["wait"],
-                    r["record_bytes"]) == (t, med_, wait, size):
+                    r["record_bytes"]) == (t, med_, wait, size) and \
+                    (r["batch"] > 1) == batched:
                 return r
         return None
     out = []
@@ -379,11 +383,14 @@ def ipc_targets(summ, memcpy):
                        f"{fmt(r['gbps'])} GB/s = {fmt(r['x_memcpy'])}x memcpy"
                        f" (>= 0.4), {fmt(r['x_pipe'])}x 1 MiB pipe (>= 2): "
                        f"{'MET' if ok else 'MISSED'}")
-        r = find("mring", "shm", wait, 64)
+        r = find("mring", "shm", wait, 64, batched=True)
+        one = find("mring", "shm", wait, 64)
         if r:
             ok = r["mrec_s"] >= 20
-            out.append(f"target 3, 64 B records on /dev/shm ({wait}): "
-                       f"{fmt(r['mrec_s'])} M records/s (>= 20): "
+            out.append(f"target 3, 64 B records on /dev/shm ({wait}), "
+                       f"{r['batch']} per commit: {fmt(r['mrec_s'])} M "
+                       f"records/s (>= 20; one per commit: "
+                       f"{fmt(one and one['mrec_s'])}): "
                        f"{'MET' if ok else 'MISSED'}")
     for wait, lim in (("spin", 10), ("sleep", 100)):
         r = find("mring", "shm", wait, 64)

@@ -65,7 +65,11 @@ struct opts {
 	bool header;
 	int rep;
 	const char *only;
+	unsigned batch; /* records per commit / write in the batched rows */
 };
+
+/* Batched rows: sizes whose batch fits in this many bytes. */
+#define BATCH_MAX_BYTES 65536u
 
 static struct opts o;
 static struct result *res;
@@ -76,6 +80,7 @@ struct run {
 	const char *medium; /* "shm", "disk", "-" */
 	enum waitmode w;
 	size_t size;
+	unsigned batch; /* records per commit / write (throughput phase) */
 	bool paced;
 	char path[512];
 	int fd[2];
@@ -225,18 +230,22 @@ static uint64_t producer_mring(struct run *ru, const uint8_t *src,
 		bench_die("producer: mring_open: %s", mring_strerror(rc));
 	while (!atomic_load(&res->ready))
 		sched_yield();
+	unsigned n = ru->paced ? 1 : ru->batch;
 	for (;;) {
-		void *p;
+		uint8_t *p;
 		if (ru->paced ? seq >= o.lat_records
-		              : (seq & 63) == 0 && bench_now_ns() >= deadline)
+		              : (seq & 63) < n && bench_now_ns() >= deadline)
 			break;
-		rc = mring_reserve(r, ru->size, &p, -1);
+		/* A batch: n records in one reservation, one commit. */
+		rc = mring_reserve(r, ru->size * n, (void **)&p, -1);
 		if (rc < 0)
 			bench_die("producer: mring_reserve: %s",
 			          mring_strerror(rc));
-		memcpy(p, src, ru->size);
-		stamp(p, seq++);
-		mring_commit(r, ru->size);
+		for (unsigned i = 0; i < n; i++) {
+			memcpy(p + i * ru->size, src, ru->size);
+			stamp(p + i * ru->size, seq++);
+		}
+		mring_commit(r, ru->size * n);
 		if (ru->paced)
 			pause_gap();
 	}
@@ -251,15 +260,18 @@ static uint64_t producer_fd(struct run *ru, uint8_t *src, uint64_t deadline)
 
 	while (!atomic_load(&res->ready))
 		sched_yield();
+	unsigned nb = ru->paced ? 1 : ru->batch;
 	for (;;) {
 		if (ru->paced ? seq >= o.lat_records
-		              : (seq & 63) == 0 && bench_now_ns() >= deadline)
+		              : (seq & 63) < nb && bench_now_ns() >= deadline)
 			break;
-		/* The stamp is taken before the copy into the kernel. */
-		stamp(src, seq++);
-		size_t done = 0;
-		while (done < ru->size) {
-			ssize_t n = write(fd, src + done, ru->size - done);
+		/* The stamps are taken before the copy into the kernel; a
+		 * batch is nb records in one write. */
+		for (unsigned i = 0; i < nb; i++)
+			stamp(src + i * ru->size, seq++);
+		size_t done = 0, len = ru->size * nb;
+		while (done < len) {
+			ssize_t n = write(fd, src + done, len - done);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
@@ -357,9 +369,10 @@ static void run_one(struct run *ru, uint8_t *src)
 }
 
 static void measure(FILE *out, enum transport t, const char *medium,
-                    enum waitmode w, size_t size, uint8_t *src)
+                    enum waitmode w, size_t size, unsigned batch, uint8_t *src)
 {
-	struct run ru = {.t = t, .medium = medium, .w = w, .size = size};
+	struct run ru = {
+		.t = t, .medium = medium, .w = w, .size = size, .batch = batch};
 	struct bench_hist *lat = malloc(sizeof(*lat));
 
 	if (!lat)
@@ -372,19 +385,20 @@ static void measure(FILE *out, enum transport t, const char *medium,
 	run_one(&ru, src);
 	*lat = res->lat;
 	fprintf(out,
-	        "%s,%s,%s,%zu,%d,%llu,%.3f,%.0f,%.4f,%.2f,%.2f,%.2f,%.1f,1,"
+	        "%s,%s,%s,%zu,%d,%llu,%.3f,%.0f,%.4f,%.2f,%.2f,%.2f,%.1f,%u,"
 	        "%.3f,%.3f\n",
 	        tname(t), medium, w == W_SPIN ? "spin" : "sleep", size, o.rep,
 	        (unsigned long long)records, secs, rps,
 	        rps * (double)size / 1e9, bench_hist_quantile(lat, 0.5) / 1e3,
 	        bench_hist_quantile(lat, 0.99) / 1e3,
 	        bench_hist_quantile(lat, 0.999) / 1e3,
-	        bench_hist_quantile(lat, 1) / 1e3, memcpy_gbps, disk_gbps);
+	        bench_hist_quantile(lat, 1) / 1e3, batch, memcpy_gbps,
+	        disk_gbps);
 	fflush(out);
 	fprintf(stderr,
-	        "%-5s %-4s %-5s %7zu B: %9.3f Mrec/s %7.3f GB/s  latency p50 "
-	        "%7.2f p99 %8.2f p99.9 %8.2f us\n",
-	        tname(t), medium, w == W_SPIN ? "spin" : "sleep", size,
+	        "%-5s %-4s %-5s %7zu B x%-3u: %9.3f Mrec/s %7.3f GB/s  latency "
+	        "p50 %7.2f p99 %8.2f p99.9 %8.2f us\n",
+	        tname(t), medium, w == W_SPIN ? "spin" : "sleep", size, batch,
 	        rps / 1e6, rps * (double)size / 1e9,
 	        bench_hist_quantile(lat, 0.5) / 1e3,
 	        bench_hist_quantile(lat, 0.99) / 1e3,
@@ -467,7 +481,10 @@ static void usage(FILE *f)
 	        "  --only LIST       transports: mring-shm,mring-disk,pipe,unix\n"
 	        "  --csv FILE        append rows (default stdout)\n"
 	        "  --header          write the CSV header first\n"
-	        "  --rep N           repetition label (1)\n");
+	        "  --rep N           repetition label (1)\n"
+	        "  --batch N         also run each size whose N records fit in\n"
+	        "                    64 KiB with N per commit / write; 1 = never "
+	        "(16)\n");
 }
 
 int main(int argc, char **argv)
@@ -483,6 +500,7 @@ int main(int argc, char **argv)
 		{"csv", required_argument, 0, 'o'},
 		{"header", no_argument, 0, 'H'},
 		{"rep", required_argument, 0, 'R'},
+		{"batch", required_argument, 0, 'b'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -494,7 +512,8 @@ int main(int argc, char **argv)
 	                  .lat_records = 5000,
 	                  .gap_us = 100,
 	                  .ring_cap = 16u << 20,
-	                  .rep = 1};
+	                  .rep = 1,
+	                  .batch = 16};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -527,6 +546,11 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			o.rep = atoi(optarg);
+			break;
+		case 'b':
+			o.batch = (unsigned)atoi(optarg);
+			if (o.batch < 1 || o.batch > 1024)
+				bench_die("--batch is 1..1024: %s", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -583,9 +607,17 @@ int main(int argc, char **argv)
 		if (o.only && !strstr(o.only, tr[i].name))
 			continue;
 		for (int w = 0; w < 2; w++)
-			for (int k = 0; k < nsizes; k++)
+			for (int k = 0; k < nsizes; k++) {
 				measure(out, tr[i].t, tr[i].medium,
-				        (enum waitmode)w, sizes[k], src);
+				        (enum waitmode)w, sizes[k], 1, src);
+				/* Small records again, batched (all
+				 * transports alike). */
+				if (o.batch > 1 &&
+				    sizes[k] * o.batch <= BATCH_MAX_BYTES)
+					measure(out, tr[i].t, tr[i].medium,
+					        (enum waitmode)w, sizes[k],
+					        o.batch, src);
+			}
 	}
 	if (out != stdout)
 		fclose(out);
