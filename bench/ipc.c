@@ -204,10 +204,9 @@ static void consumer_fd(struct run *ru)
 
 /* ---- producer ---------------------------------------------------- */
 
-static void stamp(uint8_t *p, uint64_t seq)
+/* A batch takes the clock once: its records leave together. */
+static void stamp(uint8_t *p, uint64_t seq, uint64_t now)
 {
-	uint64_t now = bench_now_ns();
-
 	memcpy(p + 8, &seq, 8);
 	memcpy(p, &now, 8);
 }
@@ -241,9 +240,10 @@ static uint64_t producer_mring(struct run *ru, const uint8_t *src,
 		if (rc < 0)
 			bench_die("producer: mring_reserve: %s",
 			          mring_strerror(rc));
+		uint64_t now = bench_now_ns();
 		for (unsigned i = 0; i < n; i++) {
 			memcpy(p + i * ru->size, src, ru->size);
-			stamp(p + i * ru->size, seq++);
+			stamp(p + i * ru->size, seq++, now);
 		}
 		mring_commit(r, ru->size * n);
 		if (ru->paced)
@@ -267,8 +267,9 @@ static uint64_t producer_fd(struct run *ru, uint8_t *src, uint64_t deadline)
 			break;
 		/* The stamps are taken before the copy into the kernel; a
 		 * batch is nb records in one write. */
+		uint64_t now = bench_now_ns();
 		for (unsigned i = 0; i < nb; i++)
-			stamp(src + i * ru->size, seq++);
+			stamp(src + i * ru->size, seq++, now);
 		size_t done = 0, len = ru->size * nb;
 		while (done < len) {
 			ssize_t n = write(fd, src + done, len - done);
