@@ -134,6 +134,9 @@ static inline uint8_t *mring__at(const struct mring *r, uint64_t pos)
 	return r->wbase + (pos - r->wstart);
 }
 
+/* maint.c: bytes of the ring the page cache may hold (cfg or 1/4 RAM). */
+uint64_t mring__cache_budget(const struct mring *r,
+                             const struct mring_config *cfg);
 /* maint.c: an environment switch is set (non-empty, not "0"). */
 bool mring__env_set(const char *name);
 

@@ -476,6 +476,16 @@ bool mring__env_set(const char *name)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
+uint64_t mring__cache_budget(const struct mring *r,
+                             const struct mring_config *cfg)
+{
+	if (cfg->cache_budget)
+		return cfg->cache_budget;
+	/* A quarter of the memory we may use (cgroup limits count). */
+	uint64_t mem = mring__os_mem_limit();
+	return mem == UINT64_MAX ? r->cap : mem / 4;
+}
+
 bool mring__maint_wanted(const struct mring_config *cfg)
 {
 	return !(cfg->flags & MRING_F_NO_PREFETCH) &&
@@ -510,13 +520,7 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 			return -ENOMEM;
 		}
 	}
-	if (cfg->cache_budget) {
-		m->budget = cfg->cache_budget;
-	} else {
-		/* A quarter of the memory we may use (cgroup limits count). */
-		uint64_t mem = mring__os_mem_limit();
-		m->budget = mem == UINT64_MAX ? r->cap : mem / 4;
-	}
+	m->budget = mring__cache_budget(r, cfg);
 	if (m->budget > r->cap)
 		m->budget = r->cap;
 	if (m->budget < 4 * m->chunk)
