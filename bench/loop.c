@@ -690,16 +690,20 @@ static void write_results(FILE *f, int64_t max_usage)
 		        sum.maint_wait_ns / 1e6,
 		        (unsigned long long)sum.reclaimed_bytes,
 		        (unsigned long long)(lap == o.laps - 1 ? consumed : 0));
+		/* No memory cgroup to sample: the cache peak is unknown. */
+		char cache[32] = "-";
+		if (sh->lap_cache_peak[lap] >= 0)
+			snprintf(cache, sizeof(cache), "%.0f MB",
+			         sh->lap_cache_peak[lap] / 1e6);
 		fprintf(stderr,
 		        "%-14s lap %d: %7.3f GB/s  p50 %8.1f us  p99 %9.1f us  "
-		        "max %9.1f us  majflt %llu  read %.2f GB  cache %.0f MB%s\n",
+		        "max %9.1f us  majflt %llu  read %.2f GB  cache %s%s\n",
 		        o.st->name, lap + 1, gbps,
 		        bench_hist_quantile(h, 0.5) / 1e3,
 		        bench_hist_quantile(h, 0.99) / 1e3,
 		        bench_hist_quantile(h, 1) / 1e3,
 		        (unsigned long long)sum.maj, sum.read_bytes / 1e9,
-		        sh->lap_cache_peak[lap] / 1e6,
-		        complete ? "" : "  (partial: time limit)");
+		        cache, complete ? "" : "  (partial: time limit)");
 		free(h);
 	}
 }
