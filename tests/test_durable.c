@@ -331,15 +331,20 @@ static void test_kill_bytes_midstream(void **state)
 
 		fill_ring(path, false, j.total);
 		last = run_and_kill(&j, reports);
+		/* The reader clamps its release to what peek returned, which
+		 * is at least the window overlap (> 700) except at the end of
+		 * the data. */
+		uint64_t next = last + chunk_after(last);
+		if (next > j.total)
+			next = j.total;
 		c = named(path, "victim");
 		pos = position(c);
-		if (pos != last && pos != last + chunk_after(last))
-			fail_msg(
-				"resumed at %llu; last report %llu, next "
-				"release would end at %llu",
-				(unsigned long long)pos,
-				(unsigned long long)last,
-				(unsigned long long)(last + chunk_after(last)));
+		if (pos != last && pos != next)
+			fail_msg("resumed at %llu; last report %llu, next "
+			         "release would end at %llu",
+			         (unsigned long long)pos,
+			         (unsigned long long)last,
+			         (unsigned long long)next);
 		get_bytes(c, &pos, j.total - pos, 4096);
 		mring_close(c);
 	}
