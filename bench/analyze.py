@@ -24,6 +24,7 @@ IPC_COLS = [
     "transport", "medium", "wait", "record_bytes", "rep", "records",
     "seconds", "records_per_s", "gbps", "lat_p50_us", "lat_p99_us",
     "lat_p999_us", "lat_max_us", "batch", "memcpy_gbps", "disk_write_gbps",
+    "pin", "floor_p50_us", "floor_p99_us",
 ]
 
 
@@ -311,6 +312,12 @@ def ipc(args):
     memcpy = med(float(r["memcpy_gbps"]) for r in rows)
     disk = med(float(r["disk_write_gbps"]) for r in rows
                if float(r["disk_write_gbps"]) > 0)
+    # One floor per invocation (rep); every row of a rep repeats it.
+    floors = {int(r["rep"]): (float(r["floor_p50_us"]),
+                              float(r["floor_p99_us"])) for r in rows}
+    floor50 = med(v[0] for v in floors.values())
+    floor99 = med(v[1] for v in floors.values())
+    pins = sorted({r["pin"] for r in rows})
     byrep = {(r["transport"], r["medium"], r["wait"], int(r["record_bytes"]),
               int(r["batch"]), int(r["rep"])): r for r in rows}
 
@@ -349,9 +356,15 @@ def ipc(args):
                     fmt(rec["p999_us"], ".1f"), fmt(rec["max_us"], ".0f"),
                     len(g)])
     print(table(header, out))
-    print(f"\nmemcpy (64 MiB blocks, one thread): {fmt(memcpy)} GB/s; "
-          f"disk buffered write: {fmt(disk)} GB/s")
-    targets = ipc_targets(summ, memcpy)
+    refs = (f"memcpy (64 MiB blocks, one thread): {fmt(memcpy)} GB/s; "
+            f"disk buffered write: {fmt(disk)} GB/s; wake-up floor (no "
+            f"transport: a bare shared word, spinning) p50 "
+            f"{fmt(floor50, '.2f')} / p99 {fmt(floor99, '.1f')} us, per rep "
+            + ", ".join(f"{fmt(v[1], '.1f')}" for _, v in
+                        sorted(floors.items()))
+            + f"; CPU pinning (producer/consumer): {', '.join(pins)}")
+    print("\n" + refs)
+    targets = ipc_targets(summ, memcpy, floor99)
     print("\n".join(targets))
     with open(f"{args.out}/ipc-summary.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(summ[0].keys()))
@@ -361,12 +374,11 @@ def ipc(args):
         if args.machine:
             f.write("```\n" + open(args.machine).read() + "```\n\n")
         f.write(markdown(header, out) + "\n\n")
-        f.write(f"memcpy (64 MiB blocks, one thread): {fmt(memcpy)} GB/s; "
-                f"disk buffered write: {fmt(disk)} GB/s\n\n")
+        f.write(refs + "\n\n")
         f.write("\n".join("- " + t for t in targets) + "\n")
 
 
-def ipc_targets(summ, memcpy):
+def ipc_targets(summ, memcpy, floor99):
     def find(t, med_, wait, size, batched=False):
         for r in summ:
             if (r["transport"], r["medium"], r["wait"],
@@ -398,7 +410,10 @@ def ipc_targets(summ, memcpy):
             ok = r["p99_us"] < lim
             out.append(f"target 4, wake-up p99 ({wait}, 64 B, /dev/shm): "
                        f"{fmt(r['p99_us'], '.1f')} us (< {lim}): "
-                       f"{'MET' if ok else 'MISSED'}")
+                       f"{'MET' if ok else 'MISSED'}"
+                       + (f" (this machine's floor, no transport: "
+                          f"{fmt(floor99, '.1f')} us)"
+                          if wait == "spin" else ""))
     return out
 
 

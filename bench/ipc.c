@@ -19,6 +19,10 @@
  * non-blocking reads) or sleeping (mring_peek timeout -1, which spins
  * briefly and then sleeps on the futex; blocking reads).
  *
+ * With --pin P,C the producer runs on CPU P and the consumer on CPU C (all
+ * transports alike), as latency-sensitive spinning consumers are usually
+ * deployed; the maintenance thread inherits the producer's CPU.
+ *
  * Each invocation also measures single-thread memcpy of 64 MiB blocks and
  * (with --disk-dir) the file system's buffered write bandwidth, so that
  * ratios are taken within the same run.
@@ -53,6 +57,9 @@ struct result {
 	uint64_t records, bytes, seq_errors, sum;
 	uint64_t t_first, t_last;
 	struct bench_hist lat;
+	/* The floor: stamps handed over through a bare shared word. */
+	_Alignas(64) _Atomic uint64_t floor_seq;
+	uint64_t floor_stamp[64];
 };
 
 struct opts {
@@ -66,6 +73,7 @@ struct opts {
 	int rep;
 	const char *only;
 	unsigned batch; /* records per commit / write in the batched rows */
+	int pin_prod, pin_cons; /* CPUs, or -1: wherever the scheduler likes */
 };
 
 /* Batched rows: sizes whose batch fits in this many bytes. */
@@ -74,6 +82,8 @@ struct opts {
 static struct opts o;
 static struct result *res;
 static double memcpy_gbps, disk_gbps;
+static char pin_label[32] = "-";
+static double floor_p50, floor_p99;
 
 struct run {
 	enum transport t;
@@ -328,6 +338,18 @@ static int setup(struct run *ru)
 	return 0;
 }
 
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		bench_die("pin to CPU %d: %s", cpu, strerror(errno));
+}
+
 static void run_one(struct run *ru, uint8_t *src)
 {
 	memset(res, 0, sizeof(*res));
@@ -336,6 +358,7 @@ static void run_one(struct run *ru, uint8_t *src)
 	if (pid < 0)
 		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
+		pin(o.pin_cons);
 		if (ru->t == T_MRING) {
 			consumer_mring(ru);
 		} else {
@@ -387,14 +410,14 @@ static void measure(FILE *out, enum transport t, const char *medium,
 	*lat = res->lat;
 	fprintf(out,
 	        "%s,%s,%s,%zu,%d,%llu,%.3f,%.0f,%.4f,%.2f,%.2f,%.2f,%.1f,%u,"
-	        "%.3f,%.3f\n",
+	        "%.3f,%.3f,%s,%.2f,%.2f\n",
 	        tname(t), medium, w == W_SPIN ? "spin" : "sleep", size, o.rep,
 	        (unsigned long long)records, secs, rps,
 	        rps * (double)size / 1e9, bench_hist_quantile(lat, 0.5) / 1e3,
 	        bench_hist_quantile(lat, 0.99) / 1e3,
 	        bench_hist_quantile(lat, 0.999) / 1e3,
 	        bench_hist_quantile(lat, 1) / 1e3, batch, memcpy_gbps,
-	        disk_gbps);
+	        disk_gbps, pin_label, floor_p50, floor_p99);
 	fflush(out);
 	fprintf(stderr,
 	        "%-5s %-4s %-5s %7zu B x%-3u: %9.3f Mrec/s %7.3f GB/s  latency "
@@ -439,6 +462,53 @@ static double measure_memcpy(void)
 	return best;
 }
 
+/*
+ * The wake-up floor of this machine: the latency phase with no transport
+ * at all. The producer stores a stamp and bumps a shared counter; the
+ * consumer spins on the counter. Whatever a spinning consumer of any
+ * transport sees beyond this is the transport's own cost; the floor itself
+ * is the machine (a virtual CPU that the host takes away now and then).
+ */
+static void measure_floor(void)
+{
+	uint64_t n = o.lat_records;
+
+	memset(res, 0, sizeof(*res));
+	pid_t pid = fork();
+	if (pid < 0)
+		bench_die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		pin(o.pin_cons);
+		atomic_store(&res->ready, 1);
+		for (uint64_t next = 1; next <= n;) {
+			uint64_t seq = atomic_load_explicit(
+				&res->floor_seq, memory_order_acquire);
+			if (seq < next)
+				continue;
+			uint64_t now = bench_now_ns();
+			for (; next <= seq; next++)
+				bench_hist_add(
+					&res->lat,
+					now - res->floor_stamp[next % 64]);
+		}
+		_exit(0);
+	}
+	while (!atomic_load(&res->ready))
+		sched_yield();
+	for (uint64_t seq = 1; seq <= n; seq++) {
+		res->floor_stamp[seq % 64] = bench_now_ns();
+		atomic_store_explicit(&res->floor_seq, seq,
+		                      memory_order_release);
+		pause_gap();
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		bench_die("floor consumer failed");
+	floor_p50 = bench_hist_quantile(&res->lat, 0.5) / 1e3;
+	floor_p99 = bench_hist_quantile(&res->lat, 0.99) / 1e3;
+}
+
 /* Buffered writes of 512 MiB and fdatasync, in 1 MiB write()s. */
 static double measure_disk(const char *dir)
 {
@@ -467,7 +537,7 @@ static double measure_disk(const char *dir)
 static const char csv_header[] =
 	"transport,medium,wait,record_bytes,rep,records,seconds,records_per_s,"
 	"gbps,lat_p50_us,lat_p99_us,lat_p999_us,lat_max_us,batch,memcpy_gbps,"
-	"disk_write_gbps\n";
+	"disk_write_gbps,pin,floor_p50_us,floor_p99_us\n";
 
 static void usage(FILE *f)
 {
@@ -485,7 +555,9 @@ static void usage(FILE *f)
 	        "  --rep N           repetition label (1)\n"
 	        "  --batch N         also run each size whose N records fit in\n"
 	        "                    64 KiB with N per commit / write; 1 = never "
-	        "(16)\n");
+	        "(16)\n"
+	        "  --pin P,C         producer on CPU P, consumer on CPU C (all\n"
+	        "                    transports; default: not pinned)\n");
 }
 
 int main(int argc, char **argv)
@@ -502,6 +574,7 @@ int main(int argc, char **argv)
 		{"header", no_argument, 0, 'H'},
 		{"rep", required_argument, 0, 'R'},
 		{"batch", required_argument, 0, 'b'},
+		{"pin", required_argument, 0, 'P'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -514,7 +587,9 @@ int main(int argc, char **argv)
 	                  .gap_us = 100,
 	                  .ring_cap = 16u << 20,
 	                  .rep = 1,
-	                  .batch = 16};
+	                  .batch = 16,
+	                  .pin_prod = -1,
+	                  .pin_cons = -1};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -553,6 +628,18 @@ int main(int argc, char **argv)
 			if (o.batch < 1 || o.batch > 1024)
 				bench_die("--batch is 1..1024: %s", optarg);
 			break;
+		case 'P':
+			if (sscanf(optarg, "%d,%d", &o.pin_prod, &o.pin_cons) !=
+			            2 ||
+			    o.pin_prod < 0 || o.pin_cons < 0 ||
+			    o.pin_prod >= CPU_SETSIZE ||
+			    o.pin_cons >= CPU_SETSIZE)
+				bench_die(
+					"--pin wants two CPU numbers, P,C: %s",
+					optarg);
+			snprintf(pin_label, sizeof(pin_label), "%d/%d",
+			         o.pin_prod, o.pin_cons);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -577,12 +664,15 @@ int main(int argc, char **argv)
 		bench_die("out of memory");
 	bench_fill_random(src, 1u << 20, 3);
 
+	pin(o.pin_prod); /* consumers re-pin after fork */
 	memcpy_gbps = measure_memcpy();
 	disk_gbps = o.disk_dir ? measure_disk(o.disk_dir) : 0;
+	measure_floor();
 	fprintf(stderr,
 	        "memcpy 64 MiB blocks: %.2f GB/s; buffered write: %.2f "
-	        "GB/s\n",
-	        memcpy_gbps, disk_gbps);
+	        "GB/s; wake-up floor (bare shared word, spinning) p50 %.2f "
+	        "p99 %.2f us\n",
+	        memcpy_gbps, disk_gbps, floor_p50, floor_p99);
 
 	FILE *out = o.csv ? fopen(o.csv, "a") : stdout;
 	if (!out)

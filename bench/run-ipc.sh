@@ -18,6 +18,7 @@ seconds=1
 lat_records=5000
 sizes=64,4k,64k,1M
 smoke=0
+pin=()
 
 usage() {
 	cat <<EOF
@@ -29,6 +30,8 @@ usage: $0 [options]
   --seconds S       throughput phase per combination ($seconds)
   --lat-records N   records of the latency phase ($lat_records)
   --sizes LIST      record sizes ($sizes)
+  --pin P,C         producer on CPU P, consumer on CPU C (default: not
+                    pinned; the scheduler places them)
   --smoke           tiny run: checks that it works, measures nothing
 EOF
 }
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift ;;
 	--lat-records) lat_records=$2; shift ;;
 	--sizes) sizes=$2; shift ;;
+	--pin) pin=(--pin "$2"); shift ;;
 	--smoke) smoke=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -84,7 +88,7 @@ trap 'echo "run-ipc: interrupted" >&2; exit 130' INT TERM
 	echo "cpu: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo "shm: $(findmnt -no FSTYPE,SOURCE -T /dev/shm); disk ring: $(findmnt -no FSTYPE,SOURCE -T "$tmp")"
-	echo "settings: reps $reps, $seconds s throughput phase, $lat_records paced records (100 us apart) for latency, sizes $sizes (those whose 16 records fit 64 KiB also batched 16 per commit/write), ring 16 MiB, pipe F_SETPIPE_SZ 1 MiB, socket SO_SNDBUF/RCVBUF 1 MiB"
+	echo "settings: reps $reps, $seconds s throughput phase, $lat_records paced records (100 us apart) for latency, sizes $sizes (those whose 16 records fit 64 KiB also batched 16 per commit/write), ring 16 MiB, pipe F_SETPIPE_SZ 1 MiB, socket SO_SNDBUF/RCVBUF 1 MiB, CPU pinning ${pin[1]:-none}; each rep first measures the wake-up floor (the latency phase through a bare shared word, no transport)"
 	echo "note: other engineers use this machine at the same time; figures are noisy"
 } > "$out/ipc-machine.txt"
 cat "$out/ipc-machine.txt"
@@ -96,7 +100,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 	echo "== rep $rep" >&2
 	"$bin" --seconds "$seconds" --lat-records "$lat_records" \
 		--sizes "$sizes" --disk-dir "$tmp" --csv "$csv" $header \
-		--rep "$rep" &
+		--rep "$rep" "${pin[@]}" &
 	child=$!
 	wait "$child"
 	header=""
