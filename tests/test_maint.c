@@ -305,6 +305,82 @@ static void test_no_major_faults(void **state)
 	tu_rm(path);
 }
 
+/* Bytes of [off, off + len) of the file in the page cache. */
+static uint64_t resident(int fd, uint64_t off, uint64_t len)
+{
+	uint64_t page = (uint64_t)tu_page(), n = 0;
+	size_t pages = (size_t)((len + page - 1) / page);
+	unsigned char *vec = malloc(pages);
+	/* A mapping never touched: mincore() sees the page cache only. */
+	void *m =
+		mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+
+	assert_non_null(vec);
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(mincore(m, (size_t)len, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	munmap(m, (size_t)len);
+	free(vec);
+	return n * page;
+}
+
+/*
+ * A consumer catching up on data that left the page cache reads ahead on
+ * its own: opening the window asks for the next 32 MiB (or the window's
+ * end) before the consumer touches a byte. The kernel caps each
+ * MADV_WILLNEED at the device's read-ahead size, so this also checks that
+ * the request is split to get all of it.
+ */
+static void test_consumer_readahead(void **state)
+{
+	TU_PATH(path, "readahead");
+	struct mring_config cc = {.start = MRING_START_OLDEST};
+	struct mring_info info;
+	struct mring *p, *c;
+	const void *q;
+	uint64_t head = 0, data = 24 * MIB;
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	tu_create(path, 64 * MIB, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_NONE, 0);
+	write_bytes(p, &head, data);
+	assert_rc(mring_sync(p), 0);
+	mring_close(p);
+	assert_rc(mring_inspect(path, &info, NULL, 0), 0);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	if (resident(fd, info.data_offset, data) > 2 * MIB) {
+		/* tmpfs, or pages pinned elsewhere: nothing to read back. */
+		close(fd);
+		tu_rm(path);
+		print_message("could not drop the ring from the page cache\n");
+		skip();
+	}
+
+	assert_rc(mring_open(path, MRING_CONSUMER, &cc, &c), 0);
+	n = mring_peek(c, &q, 0);
+	assert_true(n >= (ssize_t)data);
+	/* Nothing read yet. Read-ahead is asynchronous: wait for it (the
+	 * bound is generous; a miss fails the test, slowness does not). */
+	uint64_t got = 0;
+	for (int i = 0; i < 1000 && got < data; i++) {
+		got = resident(fd, info.data_offset, data);
+		if (got < data)
+			tu_sleep_ms(10);
+	}
+	print_message("resident after peek: %llu of %llu bytes\n",
+	              (unsigned long long)got, (unsigned long long)data);
+	assert_true(got >= data - MIB);
+	assert_int_equal(tu_check(q, 0, data), -1);
+	close(fd);
+	mring_close(c);
+	tu_rm(path);
+}
+
 /*
  * Disk full: a sparse ring larger than the file system. mring_reserve
  * fails with -ENOSPC instead of the writer dying of SIGBUS, and every
@@ -458,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_reclaim_spares_unread),
 		cmocka_unit_test(test_reclaim_overwrite),
 		cmocka_unit_test(test_no_major_faults),
+		cmocka_unit_test(test_consumer_readahead),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_disk_full_nothread),
 		cmocka_unit_test(test_numa),

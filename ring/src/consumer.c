@@ -342,6 +342,12 @@ int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
 	if (cfg->start != MRING_START_OLDEST &&
 	    cfg->start != MRING_START_NEWEST)
 		return -EINVAL;
+	/* Read-ahead requests in steps the kernel honours whole (at least
+	 * its default 128 KiB; no block device behind tmpfs). */
+	uint64_t page = (uint64_t)mring__os_page_size();
+	r->ra_step = mring__os_readahead(r->fd) & ~(page - 1);
+	if (r->ra_step < (128u << 10))
+		r->ra_step = 128u << 10;
 	rc = mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
 	if (rc < 0)
 		return rc;

@@ -81,8 +81,9 @@ struct mring {
 	uint32_t max_record;
 
 	struct mring__pool pool;
-	uint8_t *wbase;  /* current window */
-	uint64_t wstart; /* its stream position */
+	uint8_t *wbase;   /* current window */
+	uint64_t wstart;  /* its stream position */
+	uint64_t ra_step; /* consumer: bytes per MADV_WILLNEED call */
 
 	/* producer */
 	uint64_t head;              /* committed end, as published */

@@ -95,6 +95,16 @@ int mring__os_willneed(uint8_t *addr, size_t len)
 	return madvise(addr, len, MADV_WILLNEED) ? -errno : 0;
 }
 
+bool mring__os_page_cached(uint8_t *addr)
+{
+	unsigned char v = 0;
+	uintptr_t page = (uintptr_t)mring__os_page_size();
+	void *p = (void *)((uintptr_t)addr & ~(page - 1));
+
+	/* On error say "cached": the caller then skips optional work. */
+	return mincore(p, (size_t)page, &v) != 0 || (v & 1);
+}
+
 int mring__os_advise(uint8_t *addr, size_t len, int advice)
 {
 	return madvise(addr, len, advice) ? -errno : 0;

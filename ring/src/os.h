@@ -29,6 +29,8 @@ int mring__os_advise(uint8_t *addr, size_t len, int advice);
 int mring__os_populate_write(uint8_t *addr, size_t len);
 /* Start reading [addr, addr+len) of a file mapping in (MADV_WILLNEED). */
 int mring__os_willneed(uint8_t *addr, size_t len);
+/* Whether the page at addr (of a file mapping) is in the page cache. */
+bool mring__os_page_cached(uint8_t *addr);
 /* Size of the file behind fd. */
 int mring__os_file_size(int fd, uint64_t *size);
 /* 1 if the file system holding fd has no block left for us, else 0. */

@@ -164,15 +164,28 @@ int mring__window_move(struct mring *r, uint64_t pos)
 	r->wstart = start;
 	/*
 	 * A consumer catching up may find its data evicted: start reading
-	 * ahead of it now rather than one fault at a time.
+	 * ahead of it now rather than one fault at a time. One that keeps
+	 * up finds its data cached and skips this.
 	 */
-	if (r->role == MRING_CONSUMER) {
-		uint64_t len = start + r->win + r->overlap - pos;
-		if (len > WILLNEED_MAX)
-			len = WILLNEED_MAX;
+	if (r->role == MRING_CONSUMER &&
+	    !mring__os_page_cached(base + (pos - start))) {
 		uint64_t page = (uint64_t)mring__os_page_size();
 		uint64_t at = (pos - start) & ~(page - 1);
-		(void)mring__os_willneed(base + at, (size_t)len);
+		uint64_t end = r->win + r->overlap;
+		if (end - at > WILLNEED_MAX)
+			end = at + WILLNEED_MAX;
+		/*
+		 * The kernel reads at most the device's read-ahead size per
+		 * call (force_page_cache_ra): ask in steps of that. Cached
+		 * pages are skipped cheaply.
+		 */
+		uint64_t step = r->ra_step ? r->ra_step : WILLNEED_MAX;
+		for (; at < end; at += step) {
+			uint64_t len = end - at;
+			if (len > step)
+				len = step;
+			(void)mring__os_willneed(base + at, (size_t)len);
+		}
 	}
 	return 0;
 }
