@@ -96,7 +96,7 @@ tbps=$(bytes "$throttle")
 
 mkdir -p "$out"
 tmp=$(mktemp -d "$dir/mring-bench-loop.XXXXXX")
-memcg="" blkcg="" child=""
+memcg="" blkcg="" child="" sdrun=0
 
 cleanup() {
 	trap - EXIT INT TERM
@@ -142,8 +142,20 @@ elif [ "$(id -u)" != 0 ]; then
 	cgnote="not root: no cgroups (memory not limited, reads not throttled)"
 	echo "run-loop: $cgnote" >&2
 elif [ ! -d /sys/fs/cgroup/memory ] || [ ! -d /sys/fs/cgroup/blkio ]; then
-	cgnote="no cgroup-v1 memory/blkio controllers: no limits"
-	echo "run-loop: $cgnote" >&2
+	# cgroup v2 (Debian 12's default): a systemd scope per run sets the
+	# limits; a process cannot simply move into a child of its own group.
+	src=$(findmnt -no SOURCE -T "$tmp")
+	pk=$(lsblk -no PKNAME "$src" 2>/dev/null | head -1 || true)
+	[ -n "$pk" ] && src=/dev/$pk
+	if [ -f /sys/fs/cgroup/cgroup.controllers ] &&
+		command -v systemd-run >/dev/null 2>&1 &&
+		systemd-run --scope --quiet -p MemoryMax="$memb" true >/dev/null 2>&1; then
+		sdrun=1
+		cgnote="cgroup v2 through systemd-run --scope: MemoryMax=$mem; slow: IOReadBandwidthMax=$src $tbps"
+	else
+		cgnote="no cgroup-v1 memory/blkio controllers and no usable systemd-run: no limits"
+		echo "run-loop: $cgnote" >&2
+	fi
 else
 	memcg=/sys/fs/cgroup/memory$(own_cg memory | sed 's|^/$||')/mring-bench-$$
 	blkcg=/sys/fs/cgroup/blkio$(own_cg blkio | sed 's|^/$||')/mring-bench-$$
@@ -156,7 +168,7 @@ else
 	devnum=$(lsblk -dno MAJ:MIN "$src" | tr -d ' ')
 	cgnote="memory cgroup limit $mem ($memcg); slow: blkio.throttle.read_bps_device $devnum $tbps"
 fi
-[ "$(id -u)" = 0 ] || conds=native
+[ "$(id -u)" = 0 ] && { [ -n "$memcg" ] || [ $sdrun = 1 ]; } || conds=native
 ra_kb=$(cat "/sys/class/block/$(basename "${src:-/dev/vda}")/queue/read_ahead_kb" 2>/dev/null || echo "?")
 
 # ---- machine description ----------------------------------------------
@@ -201,11 +213,17 @@ for ((rep = 1; rep <= reps; rep++)); do
 			s=${slist[$(( (k + rep - 1) % n ))]}
 			sync
 			echo "== rep $rep, $cond, $s" >&2
+			scope=()
+			if [ $sdrun = 1 ]; then
+				scope=(systemd-run --scope --quiet -p "MemoryMax=$memb")
+				[ "$cond" != slow ] ||
+					scope+=(-p "IOReadBandwidthMax=$src $tbps")
+			fi
 			bash -c '
 				m=$1 b=$2; shift 2
 				[ -z "$m" ] || echo $$ > "$m/cgroup.procs"
 				[ -z "$b" ] || echo $$ > "$b/cgroup.procs"
-				exec "$@"' run "$memcg" "$blkcg" \
+				exec "$@"' run "$memcg" "$blkcg" "${scope[@]}" \
 				"$bin" --strategy "$s" --dir "$tmp" \
 				--writers "$writers" --file-size "$file_size" \
 				--laps "$laps" --window "$window" \
