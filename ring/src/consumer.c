@@ -279,7 +279,7 @@ static int find_slot(struct mring *r, const char *name, bool *resume)
 	int free_slot = -1;
 
 	*resume = false;
-	for (uint32_t i = 0; i < c->max_consumers; i++) {
+	for (uint32_t i = 0; i < r->nslots; i++) {
 		struct mring__slot *s = &c->slots[i];
 		uint32_t state = mring__load_acquire(&s->state);
 		if (name && state == MRING__SLOT_DURABLE &&

@@ -79,6 +79,9 @@ struct mring {
 	uint64_t win;     /* window stride */
 	uint64_t overlap; /* bytes a window extends past its stride */
 	uint32_t max_record;
+	/* Consumer slots, from the validated copy: the static part of the
+	 * shared control block is never read again after open. */
+	uint32_t nslots;
 
 	struct mring__pool pool;
 	uint8_t *wbase;   /* current window */

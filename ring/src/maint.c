@@ -130,7 +130,7 @@ static uint64_t min_durable(const struct mring *r)
 {
 	uint64_t min = UINT64_MAX;
 
-	for (uint32_t i = 0; i < r->ctl->max_consumers; i++) {
+	for (uint32_t i = 0; i < r->nslots; i++) {
 		const struct mring__slot *s = &r->ctl->slots[i];
 		if (mring__load_acquire(&s->state) != MRING__SLOT_DURABLE)
 			continue;

@@ -24,12 +24,16 @@ void mring__rescan(struct mring *r)
 	r->gen_seen = mring__load_acquire(&c->cons_gen);
 	if (r->overwrite)
 		goto out;
-	for (uint32_t i = 0; i < c->max_consumers; i++) {
+	for (uint32_t i = 0; i < r->nslots; i++) {
 		struct mring__slot *s = &c->slots[i];
 		if (mring__load_acquire(&s->state) != MRING__SLOT_DURABLE)
 			continue;
 		/* Pairs with the consumer's store of pos in mring_release. */
 		uint64_t pos = mring__load_acquire(&s->pos);
+		/* A consumer's word is not trusted: none reads past head
+		 * (min + cap must not wrap, nor free unread data). */
+		if (pos > r->head)
+			pos = r->head;
 		if (pos < min)
 			min = pos;
 	}
@@ -64,7 +68,9 @@ static void advance_tail(struct mring *r, uint64_t target)
 	/* The maintenance thread may have raised it already. */
 	uint64_t t = mring__load_relaxed(&r->ctl->tail);
 
-	if (t < r->tail)
+	/* Only the maintenance thread raises it too, never past head:
+	 * anything else was written by someone else and is ignored. */
+	if (t < r->tail || t > r->head)
 		t = r->tail;
 	if (t >= target) {
 		r->tail = t;
@@ -423,7 +429,7 @@ static int recover(struct mring *r, uint64_t *head, uint64_t *seq)
 	*head = h;
 	*seq = s;
 	/* Nobody may stand beyond the new head. */
-	for (uint32_t i = 0; i < c->max_consumers; i++) {
+	for (uint32_t i = 0; i < r->nslots; i++) {
 		struct mring__slot *sl = &c->slots[i];
 		if (mring__load_relaxed(&sl->state) != MRING__SLOT_FREE &&
 		    mring__load_relaxed(&sl->pos) > h) {

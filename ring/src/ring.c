@@ -138,6 +138,7 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 		r->cap = copy->capacity;
 		r->data_off = copy->data_offset;
 		r->max_record = copy->max_record;
+		r->nslots = copy->max_consumers;
 		r->ctl_len = round_up(copy->ctl_size,
 		                      (uint64_t)mring__os_page_size());
 		rc = window_size(r, copy, cfg->window);
