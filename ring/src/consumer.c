@@ -161,6 +161,10 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 			/* Pairs with the seq_cst store of head in commit. */
 			head = r->seen_head =
 				mring__load_acquire(&r->ctl->head);
+			/* head never moves back under a live consumer:
+			 * someone wrote the control block who should not. */
+			if (mring__unlikely(head < r->pos))
+				return MRING_ECORRUPT;
 		}
 		if (mring__unlikely(head == r->pos)) {
 			/* eof is stored after the last head: check both. */
