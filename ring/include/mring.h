@@ -36,6 +36,44 @@
  * Errors: every function returns 0 (or a count) on success and a negative
  * errno value or one of the MRING_E* codes below on failure;
  * mring_strerror() describes both kinds.
+ *
+ * Note about trust
+ * ----------------
+ * - A ring path that is a symbolic link is refused (MRING_ESYMLINK);
+ *   links among its directories are followed, so keep rings in
+ *   directories only trusted users can write to.
+ * - A ring file that belongs to another user is refused (MRING_EOWNER),
+ *   root included, unless the handle opts in with MRING_F_ANY_OWNER:
+ *   anyone who can write the file can stop the stream or corrupt what is
+ *   read, and its owner can truncate it.
+ * - Consumers map the data region read-only. The control block is mapped
+ *   read-write by every handle (consumers write their own slot, the
+ *   futex words, cons_gen and, through mring_sync, synced): a process
+ *   with write access to the file can always lose or reorder data, but
+ *   no value it writes makes the library read or write outside its
+ *   mappings, allocate without bound or loop without end. The static
+ *   header is read once, at open, from a private copy.
+ *
+ * Limits
+ * ------
+ * - Truncation. A file truncated while mapped cannot be noticed in time
+ *   everywhere. mring_open() refuses a short file (MRING_ETRUNCATED);
+ *   a handle checks the file size whenever it maps a window and returns
+ *   MRING_ETRUNCATED from mring_reserve/mring_peek/mring_read/
+ *   mring_write then, and the producer's pre-faulting reports it too. But
+ *   a truncation between such a check and an access to an already mapped
+ *   window -- for rings up to 1 GiB, whose single window is mapped once at
+ *   open, that is any truncation -- raises SIGBUS in the process that
+ *   touches the page, as for any mmap()ed file. The library installs no
+ *   signal handler: an application that must survive a hostile truncation
+ *   handles SIGBUS itself, or only opens files nobody else can write.
+ * - Removal or replacement. A handle keeps using the file it opened even
+ *   after it is removed or another file is renamed over its path (like
+ *   any open file descriptor); mring_sync() then returns MRING_EREMOVED,
+ *   since what it would make durable can no longer be found by name.
+ * - Data written by the producer is visible to anyone who can read the
+ *   file; mring does not encrypt or authenticate records (MRING_F_CRC
+ *   detects accidents, not forgeries).
  */
 #ifndef MRING_H
 #define MRING_H
@@ -82,7 +120,13 @@ extern "C" {
 	  "ring geometry not usable here (page size or address space)")       \
 	X(ELAPPED, -1007, "consumer was lapped by the producer; data lost")   \
 	X(EROLE, -1008, "operation not allowed for this handle's role")       \
-	X(ENOSLOT, -1009, "all consumer slots of the ring are in use")
+	X(ENOSLOT, -1009, "all consumer slots of the ring are in use")        \
+	X(ESYMLINK, -1010,                                                    \
+	  "ring path is a symbolic link; not followed (use the target)")      \
+	X(EOWNER, -1011,                                                      \
+	  "ring file belongs to another user (see MRING_F_ANY_OWNER)")        \
+	X(EREMOVED, -1012,                                                    \
+	  "ring file was removed or replaced since it was opened")
 
 enum {
 #define MRING__ENUM(name, val, msg) MRING_##name = (val),
@@ -116,6 +160,15 @@ MRING_API const char *mring_version(void);
 #define MRING_F_NUMA_NODE (1u << 18)   /* run maintenance on numa_node */
 #define MRING_F_NO_HUGEPAGE (1u << 19) /* no MADV_HUGEPAGE on windows */
 #define MRING_F_URING (1u << 20)       /* maintenance through io_uring */
+/*
+ * Accept a ring file whose owner is not the caller's effective uid. By
+ * default mring_open() refuses one with MRING_EOWNER, root included: the
+ * owner of a file can truncate it (a process that has it mapped then dies
+ * of SIGBUS) and write any value into the control block while it is in
+ * use. Opt in only when the file's owner is trusted (e.g. rings shared
+ * within a group, created with mode 0660).
+ */
+#define MRING_F_ANY_OWNER (1u << 21)
 
 /*
  * How the producer's maintenance thread discards data no reader needs, so
@@ -164,7 +217,9 @@ struct mring_config {
 	const char *consumer_name;
 	/* Open, consumer without a stored position: enum mring_start. */
 	int start;
-	/* Create: file permissions. 0 = 0600. */
+	/* Create: file permissions, within 0666 (execute and special
+	 * bits: -EINVAL). 0 = 0600. Granting write to others means trusting
+	 * them with the ring: see MRING_F_ANY_OWNER. */
 	unsigned mode;
 	/* Open, producer: enum mring_reclaim. */
 	int reclaim;
@@ -206,7 +261,9 @@ struct mring;
  * handle in *out and returns 0. Errors: -ENOENT, -EACCES, -EBUSY (another
  * live producer, or a durable consumer of that name is already attached),
  * MRING_ENOSLOT, MRING_EBADMAGIC, MRING_EVERSION, MRING_ECHECKSUM,
- * MRING_ECORRUPT, MRING_ETRUNCATED, MRING_EGEOMETRY, -ENOMEM.
+ * MRING_ECORRUPT, MRING_ETRUNCATED, MRING_EGEOMETRY, MRING_ESYMLINK (path
+ * is a symbolic link), MRING_EOWNER (another user's file, without
+ * MRING_F_ANY_OWNER), -ENOMEM. The descriptor it keeps is close-on-exec.
  *
  * A producer that opens a ring whose previous producer died resumes the
  * stream after the last committed byte; if the machine rebooted since, it
@@ -387,7 +444,9 @@ struct mring_info {
  * Validate the ring file at `path` and describe it without joining it.
  * Fills *info, and up to `ncons` entries of `cons` (may be NULL when
  * ncons is 0). Returns the number of consumer slots in use (which may be
- * more than ncons), or an error as mring_open.
+ * more than ncons), or an error as mring_open. Works on any owner's file
+ * (no MRING_EOWNER): it reads a private copy of the control block, writes
+ * nothing and touches no mapping of the file.
  */
 MRING_API int mring_inspect(const char *path, struct mring_info *info,
                             struct mring_consumer_info *cons, unsigned ncons);
@@ -395,7 +454,8 @@ MRING_API int mring_inspect(const char *path, struct mring_info *info,
 /*
  * Detach the durable consumer `name` from the ring at `path`, so that it no
  * longer holds the producer back. Returns 0, -ENOENT (no such consumer),
- * -EBUSY (it is open in a live process), or an error as mring_open.
+ * -EBUSY (it is open in a live process), or an error as mring_open;
+ * MRING_EOWNER for another user's file (run it as the file's owner).
  */
 MRING_API int mring_consumer_remove(const char *path, const char *name);
 

@@ -225,6 +225,9 @@ int mring_create(const char *path, const struct mring_config *cfg)
 	                                   : DEFAULT_CONSUMERS;
 	if (cons > MRING__MAX_CONSUMERS)
 		return -EINVAL;
+	/* A ring is data: no execute, set-id or sticky bits. */
+	if (cfg->mode & ~0666u)
+		return -EINVAL;
 	size_t ctl_len = mring__ctl_size(cons);
 	c = calloc(1, ctl_len);
 	if (!c)

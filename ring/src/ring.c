@@ -18,19 +18,39 @@ static uint64_t round_up(uint64_t v, uint64_t a)
 }
 
 /*
+ * Open `path` without following a symbolic link in its last component:
+ * a link planted where a ring is expected must not redirect a privileged
+ * process to another file. -ELOOP also comes from a loop among the
+ * directories; only a link at the end is MRING_ESYMLINK.
+ */
+static int open_ring(const char *path, int flags)
+{
+	struct stat st;
+	int fd = open(path,
+	              flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		return MRING_ESYMLINK;
+	return -errno;
+}
+
+/*
  * Open `path` and read its whole control block into a private buffer,
  * validating the static part against the file's size and this machine.
+ * Unless `any_owner`, the file must belong to the caller's effective uid.
  */
-static int load_ctl(const char *path, int flags, int *fdp,
+static int load_ctl(const char *path, int flags, bool any_owner, int *fdp,
                     struct mring__ctl **out, uint64_t *file_size)
 {
 	struct mring__ctl head;
 	struct stat st;
 	int fd, rc;
 
-	fd = open(path, flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	fd = open_ring(path, flags);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 		goto fail;
@@ -38,6 +58,11 @@ static int load_ctl(const char *path, int flags, int *fdp,
 	/* A FIFO, device or socket is no ring file. */
 	if (!S_ISREG(st.st_mode)) {
 		rc = MRING_EBADMAGIC;
+		goto fail;
+	}
+	/* Checked on the open file, so a rename after it changes nothing. */
+	if (!any_owner && st.st_uid != geteuid()) {
+		rc = MRING_EOWNER;
 		goto fail;
 	}
 	ssize_t n = pread(fd, &head, sizeof(head), 0);
@@ -125,7 +150,8 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 		return -ENOMEM;
 	r->fd = -1;
 	r->role = role;
-	rc = load_ctl(path, O_RDWR, &r->fd, &copy, &size);
+	rc = load_ctl(path, O_RDWR, cfg->flags & MRING_F_ANY_OWNER, &r->fd,
+	              &copy, &size);
 	if (rc < 0)
 		goto fail;
 	rc = mring__ctl_check_dynamic(copy);
@@ -222,7 +248,10 @@ int mring_inspect(const char *path, struct mring_info *info,
 
 	if (!path || !info || (ncons && !cons))
 		return -EINVAL;
-	rc = load_ctl(path, O_RDONLY, &fd, &c, &size);
+	/* Any owner: nothing here writes the file or touches a mapping of
+	 * it (the control block is a private copy; residency is asked with
+	 * cachestat or mincore, which never fault), so it cannot hurt us. */
+	rc = load_ctl(path, O_RDONLY, true, &fd, &c, &size);
 	if (rc < 0)
 		return rc;
 	rc = mring__ctl_check_dynamic(c);
@@ -292,7 +321,7 @@ int mring_consumer_remove(const char *path, const char *name)
 
 	if (!path || !name || !name[0] || strlen(name) > MRING_NAME_MAX)
 		return -EINVAL;
-	rc = load_ctl(path, O_RDWR, &fd, &copy, &size);
+	rc = load_ctl(path, O_RDWR, false, &fd, &copy, &size);
 	if (rc < 0)
 		return rc;
 	rc = mring__ctl_check_dynamic(copy);
