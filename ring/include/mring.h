@@ -294,7 +294,8 @@ MRING_API void mring_close(struct mring *r);
  * most that long. Returns 0, -EAGAIN (timeout 0, ring full), -ETIMEDOUT,
  * -EMSGSIZE (len > max_record or 0), MRING_EROLE, or an -errno from
  * mapping or pre-faulting the window (-ENOMEM, -ENOSPC when the file
- * system is full...). Overwrite mode never waits for consumers; like a
+ * system is full, MRING_ETRUNCATED when the file was truncated...).
+ * Overwrite mode never waits for consumers; like a
  * page fault, waiting for the maintenance thread to pre-fault the next
  * pages happens even with timeout 0.
  */
@@ -320,7 +321,9 @@ MRING_API ssize_t mring_write(struct mring *r, const void *buf, size_t len,
 
 /*
  * Make everything committed so far durable: data first, then the control
- * block. Any role may call it. Returns 0 or -errno (-EIO...).
+ * block. Any role may call it. Returns 0 or -errno (-EIO...), or
+ * MRING_EREMOVED (the file has no name any more: removed, or replaced by
+ * a rename) or MRING_ETRUNCATED (the file was truncated) without syncing.
  */
 MRING_API int mring_sync(struct mring *r);
 
@@ -339,7 +342,10 @@ MRING_API int mring_sync(struct mring *r);
  * Returns MRING_ELAPPED once when the producer overwrote data this consumer
  * had not read; the loss is added to the stats (lost_bytes, lost_records)
  * and the next peek continues at the oldest intact data. Also -EAGAIN,
- * -ETIMEDOUT (see mring_reserve for timeout_ms), MRING_EROLE.
+ * -ETIMEDOUT (see mring_reserve for timeout_ms), MRING_EROLE,
+ * MRING_ECORRUPT (a record fails its check, or the control block says
+ * something impossible, e.g. head behind this consumer), MRING_ETRUNCATED
+ * (the file was truncated; seen when a window is mapped).
  *
  * In overwrite mode the producer may overwrite data while you read it
  * through the pointer; mring_release() then reports MRING_ELAPPED, and

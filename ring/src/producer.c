@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -328,8 +329,20 @@ int mring_sync(struct mring *r)
 {
 	struct mring__ctl *c = r->ctl;
 	uint64_t head, seq;
+	struct stat sb;
 	int rc;
 
+	/*
+	 * Durable means "found again at the ring's path": a file that lost
+	 * its last name (removed, or replaced by a rename) or its data
+	 * region (truncated) is not, whatever fdatasync says.
+	 */
+	if (fstat(r->fd, &sb) < 0)
+		return -errno;
+	if (sb.st_nlink == 0)
+		return MRING_EREMOVED;
+	if ((uint64_t)sb.st_size < r->data_off + r->cap)
+		return MRING_ETRUNCATED;
 	/* What is committed now: the producer knows, others look. */
 	if (r->role == MRING_PRODUCER) {
 		head = r->head;

@@ -88,8 +88,20 @@ static int map_slot(struct mring__pool *p, unsigned i, uint64_t start)
 	uint8_t *base = p->base + (size_t)i * stride(p);
 	uint64_t off = start % p->cap;
 	size_t first = p->slot_len;
+	uint64_t size;
 	int rc;
 
+	/*
+	 * mmap() beyond the end of a file succeeds and the first access
+	 * raises SIGBUS. A file truncated since open is reported here, at
+	 * the window change, instead (a truncation after this check still
+	 * raises SIGBUS: see mring.h, "Limits").
+	 */
+	rc = mring__os_file_size(p->fd, &size);
+	if (rc < 0)
+		return rc;
+	if (size < p->data_off + p->cap)
+		return MRING_ETRUNCATED;
 	if (first > p->cap - off)
 		first = (size_t)(p->cap - off);
 	rc = mring__os_map_fixed(base, first, p->prot, p->fd,
