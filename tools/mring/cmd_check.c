@@ -24,13 +24,16 @@ static const char usage[] =
 	"opened or is not a valid ring.\n"
 	"\n"
 	"Options:\n"
-	"  -q, --quiet   print problems only\n"
-	"  -h, --help    show this help\n";
+	"  -q, --quiet       print problems only\n"
+	"      --any-owner   walk the records even if another user owns the\n"
+	"                    ring (only if you trust that user)\n"
+	"  -h, --help        show this help\n";
 
 struct checker {
 	const char *path;
 	int quiet;
 	int problems;
+	unsigned flags; /* MRING_F_ANY_OWNER */
 };
 
 static void problem(struct checker *ck, const char *fmt, ...)
@@ -120,6 +123,7 @@ static int walk_records(struct checker *ck, const struct ring_state *st)
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.start = MRING_START_OLDEST; /* observer: name NULL */
+	cfg.flags = ck->flags;
 	int rc = mring_open(ck->path, MRING_CONSUMER, &cfg, &r);
 	if (rc < 0) {
 		msg("%s: cannot walk the records: %s", ck->path,
@@ -195,6 +199,7 @@ int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"quiet", no_argument, NULL, 'q'},
+		{"any-owner", no_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -205,6 +210,9 @@ int cmd_check(int argc, char **argv)
 		switch (c) {
 		case 'q':
 			ck.quiet = 1;
+			break;
+		case 'O':
+			ck.flags |= MRING_F_ANY_OWNER;
 			break;
 		case 'h':
 			return print_help(usage);

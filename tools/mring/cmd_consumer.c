@@ -34,6 +34,9 @@ static const char usage_one[] =
 	"\n"
 	"Options:\n"
 	"  -f, --from WHERE   add: where a new consumer starts\n"
+	"      --any-owner    add: even if another user owns the ring (only\n"
+	"                     if you trust that user); rm must run as the\n"
+	"                     ring's owner\n"
 	"  -h, --help         show this help\n";
 
 /* The ring file's only positional argument, with no options besides -h. */
@@ -117,9 +120,11 @@ static int consumer_rm(const char *path, const char *name)
 	return EXIT_OK;
 }
 
-static int consumer_add(const char *path, const char *name, int start)
+static int consumer_add(const char *path, const char *name, int start,
+                        unsigned flags)
 {
-	struct mring_config cfg = {.consumer_name = name, .start = start};
+	struct mring_config cfg = {
+		.consumer_name = name, .start = start, .flags = flags};
 	struct mring *r;
 	int rc = mring_open(path, MRING_CONSUMER, &cfg, &r);
 
@@ -137,10 +142,12 @@ int cmd_consumer(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"from", required_argument, NULL, 'f'},
+		{"any-owner", no_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int start = MRING_START_NEWEST, c;
+	unsigned flags = 0;
 
 	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -154,6 +161,9 @@ int cmd_consumer(int argc, char **argv)
 				                 "--from %s: expected 'oldest' "
 				                 "or 'newest'",
 				                 optarg);
+			break;
+		case 'O':
+			flags |= MRING_F_ANY_OWNER;
 			break;
 		case 'h':
 			return print_help(usage_one);
@@ -178,5 +188,6 @@ int cmd_consumer(int argc, char **argv)
 		return usage_err("consumer",
 		                 "consumer names have 1 to %d bytes",
 		                 MRING_NAME_MAX);
-	return add ? consumer_add(path, name, start) : consumer_rm(path, name);
+	return add ? consumer_add(path, name, start, flags)
+	           : consumer_rm(path, name);
 }

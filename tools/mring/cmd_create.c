@@ -168,9 +168,11 @@ int cmd_create(int argc, char **argv)
 		case 'M': {
 			char *end;
 			unsigned long m = strtoul(optarg, &end, 8);
-			if (!*optarg || *end || m > 0777 || !(m & 0600)) {
+			if (!*optarg || *end || (m & ~0666ul) ||
+			    (m & 0600) != 0600) {
 				msg("--mode %s: expected octal permissions "
-				    "with owner read and write, e.g. 0640",
+				    "with owner read and write and no execute "
+				    "bits, e.g. 0640",
 				    optarg);
 				return EXIT_USAGE;
 			}

@@ -31,6 +31,8 @@ static const char usage[] =
 	"      --progress[=WHEN]  rate and totals on stderr; WHEN is auto (a\n"
 	"                         terminal only; the default), always or "
 	"never\n"
+	"      --any-owner        open the ring even if another user owns it\n"
+	"                         (only if you trust that user)\n"
 	"  -h, --help             show this help\n"
 	"\n"
 	"A closed stdout (EPIPE) ends read quietly with status 0.\n";
@@ -189,6 +191,7 @@ int cmd_read(int argc, char **argv)
 		{"from", required_argument, NULL, 'F'},
 		{"raw", no_argument, NULL, 'R'},
 		{"progress", optional_argument, NULL, 'P'},
+		{"any-owner", no_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -224,6 +227,9 @@ int cmd_read(int argc, char **argv)
 			break;
 		case 'R':
 			rd.raw = 1;
+			break;
+		case 'O':
+			cfg.flags |= MRING_F_ANY_OWNER;
 			break;
 		case 'P':
 			when = parse_progress(optarg);

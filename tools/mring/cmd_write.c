@@ -37,6 +37,8 @@ static const char usage[] =
 	"      --progress[=WHEN]  rate and totals on stderr; WHEN is auto (a\n"
 	"                         terminal only; the default), always or "
 	"never\n"
+	"      --any-owner        open the ring even if another user owns it\n"
+	"                         (only if you trust that user)\n"
 	"  -h, --help             show this help\n";
 
 struct wopts {
@@ -193,11 +195,15 @@ int cmd_write(int argc, char **argv)
 		{"keep-delim", no_argument, NULL, 'k'},
 		{"size", required_argument, NULL, 'n'},
 		{"progress", optional_argument, NULL, 'P'},
+		{"any-owner", no_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct wopts o = {.delim = '\n', .when = PROGRESS_NEVER};
+	struct mring_config cfg;
 	int c, split = 0;
+
+	mring_config_init(&cfg);
 
 	while ((c = getopt_long(argc, argv, "rd:kn:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -228,6 +234,9 @@ int cmd_write(int argc, char **argv)
 			o.when = parse_progress(optarg);
 			if (o.when < 0)
 				return EXIT_USAGE;
+			break;
+		case 'O':
+			cfg.flags |= MRING_F_ANY_OWNER;
 			break;
 		case 'h':
 			return print_help(usage);
@@ -272,7 +281,7 @@ int cmd_write(int argc, char **argv)
 	}
 
 	struct mring *r;
-	rc = mring_open(path, MRING_PRODUCER, NULL, &r);
+	rc = mring_open(path, MRING_PRODUCER, &cfg, &r);
 	if (rc < 0)
 		return ring_err(path, rc, USE_PRODUCER, NULL);
 	stop_on_signals();

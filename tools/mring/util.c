@@ -90,6 +90,27 @@ int ring_err(const char *path, int err, enum ring_use use, const char *name)
 	case MRING_EBADMAGIC:
 		hint = "was it created with 'mring create'?";
 		break;
+	case MRING_ESYMLINK:
+		cause = "is a symbolic link";
+		hint = "mring does not follow links to ring files; give the "
+		       "target's path";
+		break;
+	case MRING_EOWNER: {
+		struct stat ob;
+		cause = "belongs to another user";
+		snprintf(buf, sizeof(buf),
+		         use == USE_INSPECT
+		                 ? "owner uid %d; run this as the ring's owner"
+		                 : "owner uid %d; add --any-owner only if you "
+		                   "trust that user with this process",
+		         lstat(path, &ob) == 0 ? (int)ob.st_uid : -1);
+		hint = buf;
+		break;
+	}
+	case MRING_EREMOVED:
+		hint = "another program removed or replaced the file";
+		code = EXIT_FAIL;
+		break;
 	case MRING_EVERSION:
 		hint = "it was written by another version of mring; this one "
 		       "reads format " MRING_TOOL_STR(MRING_FORMAT_VERSION);
