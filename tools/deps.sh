@@ -6,6 +6,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
       libcmocka-dev python3 jq tcpdump)
+# tools/test.sh with MRING_TEST_VALGRIND=1 runs the tests under memcheck.
+[[ ${MRING_TEST_VALGRIND:-0} == 1 ]] && pkgs+=(valgrind)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: ${pkgs[*]}" >&2

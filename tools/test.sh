@@ -4,6 +4,9 @@
 #   asan        build-asan/  -DMRING_SANITIZE=address (ASan+UBSan), ctest
 #   tsan        build-tsan/  -DMRING_SANITIZE=thread, ctest; only when
 #                            MRING_TEST_TSAN=1 (default: 1 if CI=true)
+#   valgrind    build-valgrind/  every test executable under valgrind
+#                            memcheck; only when MRING_TEST_VALGRIND=1 (slow,
+#                            not in CI; see valgrind() below)
 #   format      clang-format --dry-run --Werror over the C sources
 #                            (skipped when clang-format is not installed)
 # Every step runs even if an earlier one failed; the last line sums up, and
@@ -73,6 +76,25 @@ tsan()
 			"${norand[@]}" ctest --output-on-failure -j2)
 }
 
+# Memcheck over the C tests and examples: each test executable runs under
+# valgrind (CMake's emulator hook prefixes it), forked children included.
+# Any error, or a definite leak, fails the test (exit 99). The Python tests
+# of the tool are left out (they would not run the CLI under valgrind).
+# No suppressions are needed (valgrind 3.19, Debian 12): add one only with
+# a comment saying why it is not a bug in mring.
+valgrind()
+{
+	local vg=(valgrind --error-exitcode=99 --leak-check=full
+		--errors-for-leak-kinds=definite --show-leak-kinds=definite -q)
+	cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DMRING_BUILD_TESTS=ON -DBUILD_TESTING=ON \
+		"-DCMAKE_CROSSCOMPILING_EMULATOR=$(IFS=';'; echo "${vg[*]}")" &&
+		cmake --build build-valgrind -j"$jobs" &&
+		(cd build-valgrind &&
+			ctest --output-on-failure -j2 -LE tool \
+			--timeout 1800)
+}
+
 format()
 {
 	local cf
@@ -93,6 +115,9 @@ step asan asan
 if [[ ${MRING_TEST_TSAN:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)} == 1 ]]
 then
 	step tsan tsan
+fi
+if [[ ${MRING_TEST_VALGRIND:-0} == 1 ]]; then
+	step valgrind valgrind
 fi
 step format format
 
