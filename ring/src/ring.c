@@ -28,12 +28,13 @@ static int open_ring(const char *path, int flags)
 	struct stat st;
 	int fd = open(path,
 	              flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
+	int err = errno;
 
 	if (fd >= 0)
 		return fd;
-	if (errno == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+	if (err == ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
 		return MRING_ESYMLINK;
-	return -errno;
+	return -err;
 }
 
 /*
