@@ -71,12 +71,19 @@ struct life {
 	struct tt_shared *sh;
 };
 
-static volatile sig_atomic_t stop_flag;
+/* SIGTERM: close and exit. Atomic, not only volatile: the signal may land
+ * on the producer's maintenance thread. */
+static int stop_flag;
 
 static void on_term(int sig)
 {
 	(void)sig;
-	stop_flag = 1;
+	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELAXED);
+}
+
+static bool stopping(void)
+{
+	return __atomic_load_n(&stop_flag, __ATOMIC_RELAXED);
 }
 
 static void note_set(struct tt_shared *sh, uint64_t s0, uint64_t p0,
@@ -179,7 +186,7 @@ static int producer_life(struct life *L)
 		             (unsigned long long)h, (unsigned long long)n.pos0,
 		             (unsigned long long)n.pos1);
 	note_set(L->sh, seq, h, seq, h);
-	while (!stop_flag) {
+	while (!stopping()) {
 		size_t len = len_of(rig, is_records(rig) ? seq : h);
 		uint64_t need = is_records(rig) ? tu_rec_size(len) : len;
 		void *w;
@@ -419,7 +426,7 @@ static int consumer_life(struct life *L)
 	if (durable && resume_check(L, &rd))
 		return 4;
 	note_set(L->sh, rd.exp, rd.pos, rd.exp, rd.pos);
-	while (!stop_flag) {
+	while (!stopping()) {
 		rc = read_one(L, &rd, &last_win);
 		if (rc == 1)
 			break;
@@ -435,7 +442,7 @@ static int worker_main(void *arg)
 {
 	struct life *L = arg;
 
-	stop_flag = 0;
+	__atomic_store_n(&stop_flag, 0, __ATOMIC_RELAXED);
 	signal(SIGTERM, on_term);
 	L->sh = &L->rig->sh[L->w];
 	L->rnd ^= (uint64_t)getpid();
