@@ -14,54 +14,24 @@ here=$(cd "$(dirname "$0")" && pwd)
 cmdline="$0 $*"
 bin=""
 out="$here/results"
-dir=/tmp
 minutes=10
 extra=()
-
-usage() {
-	cat <<EOF
-usage: $0 [options] [-- soak options]
-  --minutes M   how long ($minutes)
-  --bin PATH    mring-soak (default: /tmp/b-bench/bench/..., build/bench/...)
-  --out DIR     results directory (default: bench/results)
-  --dir DIR     file system of the ring (default: /tmp)
-EOF
-}
+use="usage: $0 [--minutes M] [--bin PATH] [--out DIR] [--dir DIR] [-- soak options]"
 
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--minutes) minutes=$2; shift ;;
 	--bin) bin=$2; shift ;;
 	--out) out=$2; shift ;;
-	--dir) dir=$2; shift ;;
+	--dir) export TMPDIR=$2; shift ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
+	-h | --help) echo "$use"; exit 0 ;;
+	*) echo "$use" >&2; exit 2 ;;
 	esac
 	shift
 done
 
-if [ -z "$bin" ]; then
-	for b in /tmp/b-bench/bench/mring-soak "$here/../build/bench/mring-soak"; do
-		[ -x "$b" ] && bin=$b && break
-	done
-fi
-[ -x "$bin" ] || { echo "run-soak: no mring-soak; build with -DMRING_BUILD_BENCH=ON -DBUILD_TESTING=ON and pass --bin" >&2; exit 2; }
-
-mkdir -p "$out"
-log=$out/soak.txt
-{
-	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "command: $cmdline"
-	echo "commit: $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null)"
-	echo "kernel: $(uname -sr)"
-	echo "cpu: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-	echo "ring file system: $(findmnt -no FSTYPE,SOURCE -T "$dir")"
-	echo "note: other engineers use this machine at the same time; rates are noisy"
-} > "$log"
-cat "$log"
-set +e
-"$bin" --minutes "$minutes" --dir "$dir" "${extra[@]}" 2>&1 | tee -a "$log"
-rc=${PIPESTATUS[0]}
-echo "run-soak: exit status $rc, log in $log"
-exit "$rc"
+# shellcheck source=bench/run-common.sh
+. "$here/run-common.sh"
+[ -n "$bin" ] || bin=$(find_bin mring-soak)
+run_logged "$out/soak.txt" "$cmdline" "$bin" --minutes "$minutes" "${extra[@]}"

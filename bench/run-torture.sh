@@ -30,26 +30,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-if [ -z "$bin" ]; then
-	for b in /tmp/b-bench/bench/mring-torture "$here/../build/bench/mring-torture"; do
-		[ -x "$b" ] && bin=$b && break
-	done
-fi
-[ -x "$bin" ] || { echo "run-torture: no mring-torture; build with -DMRING_BUILD_BENCH=ON -DBUILD_TESTING=ON and pass --bin" >&2; exit 2; }
-
-mkdir -p "$out"
-log=$out/torture.txt
-{
-	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "command: $cmdline"
-	echo "commit: $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null)"
-	echo "kernel: $(uname -sr)"
-	echo "cpu: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-	echo "note: other engineers use this machine at the same time"
-} > "$log"
-cat "$log"
-set +e
-"$bin" --rounds "$rounds" "${extra[@]}" 2>&1 | tee -a "$log"
-rc=${PIPESTATUS[0]}
-echo "run-torture: exit status $rc, log in $log"
-exit "$rc"
+# shellcheck source=bench/run-common.sh
+. "$here/run-common.sh"
+[ -n "$bin" ] || bin=$(find_bin mring-torture)
+run_logged "$out/torture.txt" "$cmdline" "$bin" --rounds "$rounds" "${extra[@]}"
