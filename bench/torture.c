@@ -3,12 +3,15 @@
  * one, with the same engine, tests/torture.c).
  *
  *   torture [--rounds 1000] [--seed S] [--block 50] [--round-ms 30]
- *           [--configs 0,1,2,3,4,5] [--keep-going] [--verbose]
+ *           [--configs 0,1,2,3,4,5] [--fixed] [--keep-going] [--verbose]
  *
  * Rounds are run in blocks of --block on one ring, the six kinds of ring
  * (records, records+CRC, bytes; back-pressure, overwrite) in turn; each
  * block ends with a drain that checks every durable consumer ends at the
- * last committed record. Prints a line per block and a summary: rounds,
+ * last committed record. Each block draws its geometry: rings of 64 KiB,
+ * 256 KiB or 1 MiB, windows of a quarter or an eighth of it, records up to
+ * 3000 bytes or up to an eighth of the ring (--fixed: always the CI run's
+ * 256 KiB, 64 KiB, 3000). Prints a line per block and a summary: rounds,
  * kills by kind, failures, wall time, the command. Exits 0 only if no round
  * failed.
  */
@@ -28,7 +31,8 @@ static void usage(FILE *f, const char *argv0)
 	fprintf(f,
 	        "usage: %s [--rounds N] [--seed S] [--block N] "
 	        "[--round-ms MS]\n"
-	        "          [--configs LIST] [--keep-going] [--verbose]\n"
+	        "          [--configs LIST] [--fixed] [--keep-going] "
+	        "[--verbose]\n"
 	        "  configs: 0 records, 1 records+crc, 2 bytes (back-"
 	        "pressure),\n"
 	        "           3, 4, 5 the same in overwrite mode\n",
@@ -67,6 +71,7 @@ int main(int argc, char **argv)
 		{"round-ms", required_argument, NULL, 'm'},
 		{"configs", required_argument, NULL, 'c'},
 		{"keep-going", no_argument, NULL, 'k'},
+		{"fixed", no_argument, NULL, 'f'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -75,10 +80,10 @@ int main(int argc, char **argv)
 	uint64_t seed = (uint64_t)time(NULL);
 	char configs[64] = "0,1,2,3,4,5";
 	int cfg[TT_NCONFIGS * 4], ncfg = 0;
-	bool keep_going = false, seeded = false;
+	bool keep_going = false, seeded = false, fixed = false;
 	int verbose = 0, o;
 
-	while ((o = getopt_long(argc, argv, "r:s:b:m:c:kvh", opts, NULL)) !=
+	while ((o = getopt_long(argc, argv, "r:s:b:m:c:kfvh", opts, NULL)) !=
 	       -1) {
 		switch (o) {
 		case 'r':
@@ -99,6 +104,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			keep_going = true;
+			break;
+		case 'f':
+			fixed = true;
 			break;
 		case 'v':
 			verbose = 1;
@@ -130,13 +138,20 @@ int main(int argc, char **argv)
 	       rounds, (unsigned long long)seed, block, round_ms, path);
 	for (unsigned b = 0; done < rounds; b++) {
 		int c = cfg[b % (unsigned)ncfg];
+		/* Geometry: the CI run's, or (cycling) rings of 64 KiB to
+		 * 1 MiB, windows of a quarter or an eighth, records up to
+		 * 3000 bytes or an eighth of the ring. */
+		uint64_t g = fixed ? 0 : tu_mix(seed + b);
+		uint32_t cap = fixed ? 256u << 10 : (64u << 10) << (g % 3 * 2);
+		uint32_t win = fixed ? 64u << 10 : cap / (4u << (g / 3 % 2));
+		uint32_t maxl = fixed || g / 6 % 2 ? 3000 : cap / 8 - 64;
 		struct tt_torture t = {
 			.rig = {.path = path,
 		                .flags = tt_config_flags(c),
-		                .capacity = 256u << 10,
-		                .window = 64u << 10,
+		                .capacity = cap,
+		                .window = win,
 		                .min_len = 8,
-		                .max_len = 3000,
+		                .max_len = maxl,
 		                .ndurable = 3,
 		                .nobserver = 1,
 		                .salt = seed + b,
@@ -150,11 +165,13 @@ int main(int argc, char **argv)
 		uint64_t before = tot.rounds;
 		int rc = tt_torture(&t, &tot);
 		done += (unsigned)(tot.rounds - before);
-		printf("[%7.1f s] block %u, %-22s %3u rounds: %s (%u/%u, "
-		       "%llu failures)\n",
+		printf("[%7.1f s] block %u, %-22s ring %4u KiB, window %3u "
+		       "KiB, records <= %6u: %3u rounds %s (%u/%u, %llu "
+		       "failures)\n",
 		       (double)(bench_now_ns() - t0) / 1e9, b,
-		       tt_config_name(c), t.rounds, rc ? "FAILED" : "ok", done,
-		       rounds, (unsigned long long)tot.failures);
+		       tt_config_name(c), cap >> 10, win >> 10, maxl, t.rounds,
+		       rc ? "FAILED" : "ok", done, rounds,
+		       (unsigned long long)tot.failures);
 		if (rc && !keep_going)
 			break;
 	}
