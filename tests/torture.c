@@ -230,6 +230,7 @@ struct reader {
 	uint64_t exp; /* next record number, UINT64_MAX if not known */
 	uint64_t lost_b, lost_r;
 	bool may_lap;
+	bool resumed; /* durable, overwrite: nothing read since the restart */
 	uint8_t *buf;
 };
 
@@ -254,8 +255,22 @@ static int on_lapped(struct life *L, struct reader *rd)
 		             (unsigned long long)rd->pos,
 		             (unsigned long long)st.position,
 		             (unsigned long long)db);
-	if (rd->exp != UINT64_MAX)
+	if (rd->resumed) {
+		/*
+		 * Lapped while it was down. The library counts the records
+		 * lost from the record number in the slot, which it writes
+		 * apart from the position: a kill between the two stores
+		 * (in release, or in a lap the dead life was told of) leaves
+		 * them a record or a lap apart. Where the header at the
+		 * position is still intact the library corrects it; here it
+		 * was overwritten. Known limitation (see the README): learn
+		 * the number from the next record instead.
+		 */
+		rd->exp = UINT64_MAX;
+		bump(&L->sh->unverified, 1);
+	} else if (rd->exp != UINT64_MAX) {
 		rd->exp += dr; /* the next record read must be this one */
+	}
 	rd->lost_b = st.bytes_lost;
 	rd->lost_r = st.records_lost;
 	rd->pos = st.position;
@@ -391,6 +406,7 @@ static int read_one(struct life *L, struct reader *rd, uint64_t *last_win)
 	if (rd->may_lap && verify(L, rd, src, k, seq))
 		return 4;
 	rd->pos += adv;
+	rd->resumed = false;
 	if (is_records(rig))
 		rd->exp = seq + 1;
 	bump(&L->sh->records, 1);
@@ -425,6 +441,7 @@ static int consumer_life(struct life *L)
 	rd.lost_r = st.records_lost;
 	if (durable && resume_check(L, &rd))
 		return 4;
+	rd.resumed = durable && is_overwrite(rig);
 	note_set(L->sh, rd.exp, rd.pos, rd.exp, rd.pos);
 	while (!stopping()) {
 		rc = read_one(L, &rd, &last_win);
@@ -789,6 +806,7 @@ static void add_totals(const struct tt_rig *rig, struct tt_totals *tot)
 			tot->bytes += s->bytes;
 			tot->lost_records += s->lost_records;
 			tot->lost_bytes += s->lost_bytes;
+			tot->unverified += s->unverified;
 		}
 	}
 	tot->kills[TT_EXTERNAL] += rig->ext_kills;

@@ -62,7 +62,8 @@ struct tt_shared {
 	uint64_t bytes;   /* payload bytes verified / committed */
 	uint64_t lost_bytes, lost_records, lapped;
 	uint64_t self_kills[TT_KINDS];
-	uint64_t stuck; /* producer: reserve timed out (back-pressure) */
+	uint64_t stuck;      /* producer: reserve timed out (back-pressure) */
+	uint64_t unverified; /* laps whose record count was not checked */
 	char err[256];
 };
 
@@ -152,6 +153,7 @@ struct tt_totals {
 	uint64_t bytes;
 	uint64_t lost_records; /* reported to lapped readers */
 	uint64_t lost_bytes;
+	uint64_t unverified; /* tt_shared.unverified, summed */
 	uint64_t failures;
 };
 
