@@ -59,8 +59,8 @@ static void print_totals(const struct tt_totals *t)
 	       "observers, as reported to the readers)\n",
 	       (unsigned long long)t->lost_records,
 	       (unsigned long long)t->lost_bytes);
-	printf("unverified  %llu laps of a restarted durable consumer "
-	       "(overwrite) whose record count was not checked\n",
+	printf("miscounted  %llu laps a durable consumer missed while down, "
+	       "reported with a wrong record count (known limitation)\n",
 	       (unsigned long long)t->unverified);
 	printf("failures    %llu\n", (unsigned long long)t->failures);
 }

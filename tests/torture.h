@@ -63,7 +63,8 @@ struct tt_shared {
 	uint64_t lost_bytes, lost_records, lapped;
 	uint64_t self_kills[TT_KINDS];
 	uint64_t stuck;      /* producer: reserve timed out (back-pressure) */
-	uint64_t unverified; /* laps whose record count was not checked */
+	uint64_t unverified; /* laps missed while down whose record count
+	                      * was off (the slot's torn pos/seq pair) */
 	char err[256];
 };
 
