@@ -4,16 +4,20 @@
  * parent at a seeded, unsynchronised point. A new producer then opens the
  * ring: a consumer reads every committed record intact and in order, no
  * half record, and the new producer continues the stream (record numbers
- * continue, checked in the record headers on disk).
+ * continue, checked in the record headers on disk). Also a producer killed
+ * while it attaches, in the middle of noting the boot it runs in.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define CAP (16u << 20)
@@ -310,6 +314,77 @@ static void test_double_crash(void **state)
 	tu_rm(path);
 }
 
+/*
+ * open() and read() for this executable, the statically linked library
+ * included: a child arms them to die of SIGKILL in its nth read of the
+ * boot id, which the producer does when it attaches. Otherwise plain
+ * system calls.
+ */
+static int boot_id_kill_at;
+static int boot_id_fd = -1;
+
+int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	int fd;
+
+	if (flags & (O_CREAT | O_TMPFILE)) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+	if (strcmp(path, "/proc/sys/kernel/random/boot_id") == 0)
+		boot_id_fd = fd;
+	return fd;
+}
+
+ssize_t read(int fd, void *buf, size_t len)
+{
+	if (boot_id_kill_at > 0 && fd == boot_id_fd && --boot_id_kill_at == 0)
+		raise(SIGKILL);
+	return (ssize_t)syscall(SYS_read, fd, buf, len);
+}
+
+static int attach_and_die(void *arg)
+{
+	struct mring *p;
+	int rc = mring_open(arg, MRING_PRODUCER, NULL, &p);
+
+	/* Not reached when the kill came. */
+	return tu_cfail(rc < 0 ? 2 : 3, "attach: %s", tu_rcstr(rc));
+}
+
+/*
+ * A producer killed while attaching, as it reads the boot id (found by
+ * the torture, bench/torture): the next producer must still know it is
+ * the same boot. It used to find the boot id in the control block blanked
+ * (it was read straight into it), took the crash for a reboot and rolled
+ * head back to the last mring_sync(): committed bytes lost.
+ */
+static void test_killed_attaching(void **state)
+{
+	TU_PATH(path, "crash-attach");
+	struct job j = {.path = path, .self_kill = true, .count = 100};
+	uint64_t sum = 0;
+
+	(void)state;
+	prepare(path, false, 0);
+	crash(&j, 0); /* 100 chunks committed, not clean */
+	for (uint64_t k = 0; k < j.count; k++)
+		sum += len_of(&j, k);
+	for (int n = 1; n <= 2; n++) {
+		pid_t pid;
+		boot_id_kill_at = n; /* inherited by the child only */
+		pid = tu_spawn(attach_and_die, path, 60);
+		boot_id_kill_at = 0;
+		assert_int_equal(tu_wait(pid), 128 + SIGKILL);
+	}
+	recover_bytes(path, &j, sum, sum);
+	tu_rm(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_records_crc),
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_double_crash),
+		cmocka_unit_test(test_killed_attaching),
 	};
 	tu_dir();
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -506,7 +506,16 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 		mring__os_unlock(r->fd, 0);
 		return rc;
 	}
-	mring__os_boot_id(c->boot_id, sizeof(c->boot_id));
+	/*
+	 * Note the boot we run in, never by reading it into the control
+	 * block: a producer killed half-way would leave the next one a
+	 * blanked id, which reads as a reboot and rolls head back to the
+	 * last sync. Copying the same bytes over themselves is harmless.
+	 */
+	char boot[sizeof(c->boot_id)] = {0};
+	mring__os_boot_id(boot, sizeof(boot));
+	if (memcmp(c->boot_id, boot, sizeof(boot)) != 0)
+		memcpy(c->boot_id, boot, sizeof(boot));
 	mring__store_relaxed(&c->clean, 0);
 	mring__store_relaxed(&c->head_seq, seq);
 	mring__store_relaxed(&c->eof, 0);
