@@ -60,7 +60,7 @@ static void print_totals(const struct tt_totals *t)
 	       (unsigned long long)t->lost_records,
 	       (unsigned long long)t->lost_bytes);
 	printf("miscounted  %llu laps a durable consumer missed while down, "
-	       "reported with a wrong record count (known limitation)\n",
+	       "reported with a wrong record count (a failure)\n",
 	       (unsigned long long)t->unverified);
 	printf("failures    %llu\n", (unsigned long long)t->failures);
 }
@@ -187,6 +187,8 @@ int main(int argc, char **argv)
 	if (!seeded)
 		printf(" --seed %llu", (unsigned long long)seed);
 	printf("\n");
-	printf("result      %s\n", tot.failures ? "FAILED" : "PASSED");
-	return tot.failures ? 1 : 0;
+	/* The slot's (pos, seq) pair is one store: a miscount is a bug. */
+	bool bad = tot.failures || tot.unverified;
+	printf("result      %s\n", bad ? "FAILED" : "PASSED");
+	return bad ? 1 : 0;
 }

@@ -259,14 +259,12 @@ static int on_lapped(struct life *L, struct reader *rd)
 	if (rd->resumed) {
 		/*
 		 * Lapped while it was down. The library counts the records
-		 * lost from the record number in the slot, which it writes
-		 * apart from the position: a kill between the two stores
-		 * (in release, or in a lap the dead life was told of) leaves
-		 * them a record or a lap apart. Where the header at the
-		 * position is still intact the library corrects it; here it
-		 * was overwritten. Known limitation (see the README): learn
-		 * the number from the next record instead, and count the
-		 * times it differs from what the library reported.
+		 * lost from the record number in the slot, stored with the
+		 * position by one instruction; builds where two stores stand
+		 * in (TSan) can leave them a record or a lap apart if killed
+		 * between. So learn the number from the next record instead,
+		 * and count the times it differs from what the library
+		 * reported (the caller decides whether that may happen).
 		 */
 		if (rd->soft != UINT64_MAX)
 			rd->soft += dr;

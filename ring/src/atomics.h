@@ -25,7 +25,16 @@ _Static_assert(sizeof(mring_atomic_u64) == 8, "no hidden lock in atomics");
 	atomic_store_explicit((p), (v), memory_order_release)
 #define mring__store_seqcst(p, v) \
 	atomic_store_explicit((p), (v), memory_order_seq_cst)
+/* Built with ThreadSanitizer (gcc spells it one way, clang another). */
 #if defined(__SANITIZE_THREAD__)
+#define MRING__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MRING__TSAN 1
+#endif
+#endif
+
+#if defined(MRING__TSAN)
 /*
  * TSan does not model stand-alone fences (gcc warns, -Wtsan); under it a
  * read-modify-write of a private word stands in, which TSan understands.
@@ -39,6 +48,39 @@ static _Atomic unsigned mring__tsan_fence __attribute__((unused));
 #define mring__fence_acquire() mring__fence(memory_order_acquire)
 #define mring__fence_release() mring__fence(memory_order_release)
 #define mring__fence_seqcst() mring__fence(memory_order_seq_cst)
+
+/*
+ * Store two adjacent 64-bit words (p 16-byte aligned: lo at p, hi at p + 1)
+ * with ONE instruction. A process killed by a signal has then either done
+ * it or not, so whoever reads the pair after a crash never finds one word
+ * new and the other old. Other CPUs may still see the halves at different
+ * moments: a concurrent reader must read only one of the two words. No
+ * ordering: callers fence before (release) or after (seq_cst) as needed;
+ * the asm's memory clobber keeps the compiler from moving accesses across.
+ * Under TSan, which models atomics but neither vector stores nor fences,
+ * hi then a seq_cst store of lo stand in: stronger ordering, but not
+ * kill-atomic (such builds are for finding races, not for crashing).
+ */
+static inline void mring__store_pair(mring_atomic_u64 *p, uint64_t lo,
+                                     uint64_t hi)
+{
+#if defined(MRING__TSAN) || !(defined(__x86_64__) || defined(__aarch64__))
+	atomic_store_explicit(p + 1, hi, memory_order_relaxed);
+	atomic_store_explicit(p, lo, memory_order_seq_cst);
+#elif defined(__x86_64__)
+	typedef long long v2di __attribute__((vector_size(16)));
+	v2di v = {(long long)lo, (long long)hi};
+	__asm__ __volatile__("movdqa %1, %0"
+	                     : "=m"(*(v2di *)(void *)p)
+	                     : "x"(v)
+	                     : "memory");
+#else
+	__asm__ __volatile__("stp %1, %2, [%0]"
+	                     :
+	                     : "r"(p), "r"(lo), "r"(hi)
+	                     : "memory");
+#endif
+}
 
 static inline void mring__cpu_relax(void)
 {

@@ -89,14 +89,21 @@ static void publish_pos(struct mring *r)
 	struct mring__slot *s = &r->ctl->slots[r->slot];
 
 	r->st.position = r->pos;
-	mring__store_relaxed(&s->seq, r->rseq);
-	if (may_lap(r)) {
-		/* Nobody waits on observers: pairs with mring__rescan. */
-		mring__store_release(&s->pos, r->pos);
-		return;
-	}
-	/* Pairs with the producer's rescan, and its sleep in mring__wait. */
-	mring__store_seqcst(&s->pos, r->pos);
+	/*
+	 * Position and record number in one store: a consumer killed here
+	 * must not leave a record number that belongs to another position
+	 * (a restart lapped meanwhile would count its loss from it).
+	 * Release: our reads of the data come before the producer may
+	 * reuse it (pairs with mring__rescan's acquire load of pos).
+	 */
+	mring__fence_release();
+	mring__store_pair(&s->pos, r->pos,
+	                  r->rseq_known ? r->rseq : MRING__SEQ_UNKNOWN);
+	if (may_lap(r))
+		return; /* nobody waits on observers */
+	/* Pairs with the producer's rescan, and its sleep in mring__wait:
+	 * store pos; full fence; load the sleeper bit (in mring__wake). */
+	mring__fence_seqcst();
 	mring__wake(&r->ctl->space_futex);
 }
 
@@ -315,7 +322,8 @@ static void claim(struct mring *r, int i, const char *name, int start)
 	memset(s->name, 0, sizeof(s->name));
 	if (name)
 		strncpy(s->name, name, sizeof(s->name) - 1);
-	mring__store_relaxed(&s->pos, p);
+	/* The record number is learnt once the window is mapped. */
+	mring__store_pair(&s->pos, p, MRING__SEQ_UNKNOWN);
 	mring__store_release(&s->state,
 	                     name ? MRING__SLOT_DURABLE : MRING__SLOT_OBSERVER);
 	/*
@@ -368,7 +376,7 @@ int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
 	if (resume) {
 		r->pos = mring__load_acquire(&c->slots[i].pos);
 		r->rseq = mring__load_relaxed(&c->slots[i].seq);
-		r->rseq_known = r->records;
+		r->rseq_known = r->records && r->rseq != MRING__SEQ_UNKNOWN;
 	} else {
 		claim(r, i, name, cfg->start);
 	}
@@ -380,8 +388,8 @@ out:
 	rc = mring__window_move(r, r->pos);
 	if (rc == 0)
 		rc = learn_seq(r);
-	if (rc == 0 && !resume)
-		mring__store_relaxed(&c->slots[i].seq, r->rseq);
+	if (rc == 0 && !resume && r->rseq_known)
+		mring__store_pair(&c->slots[i].pos, r->pos, r->rseq);
 	if (rc < 0) {
 		mring__consumer_detach(r);
 		return rc;

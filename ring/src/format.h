@@ -36,12 +36,16 @@ enum mring__slot_state {
 /* One consumer slot: written by its consumer, read by everyone. */
 struct mring__slot {
 	mring_atomic_u64 pos;   /* next byte to read */
-	mring_atomic_u64 seq;   /* records: seq of next record to read */
+	mring_atomic_u64 seq;   /* records: seq of next record to read,
+	                         * MRING__SEQ_UNKNOWN if not known */
 	mring_atomic_u32 state; /* enum mring__slot_state */
 	mring_atomic_u32 pid;   /* last process that attached */
 	char name[32];          /* NUL-terminated; "" for observers */
 	uint64_t reserved;
 };
+/* pos and seq are stored together with one instruction (store_pair). */
+_Static_assert(offsetof(struct mring__slot, seq) == 8, "pos, seq adjacent");
+#define MRING__SEQ_UNKNOWN UINT64_MAX
 _Static_assert(sizeof(struct mring__slot) == MRING__CACHELINE,
                "a consumer slot is one cache line");
 

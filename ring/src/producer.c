@@ -446,8 +446,7 @@ static int recover(struct mring *r, uint64_t *head, uint64_t *seq)
 		struct mring__slot *sl = &c->slots[i];
 		if (mring__load_relaxed(&sl->state) != MRING__SLOT_FREE &&
 		    mring__load_relaxed(&sl->pos) > h) {
-			mring__store_relaxed(&sl->pos, h);
-			mring__store_relaxed(&sl->seq, s);
+			mring__store_pair(&sl->pos, h, s);
 		}
 	}
 	if (mring__load_relaxed(&c->synced) > h)
