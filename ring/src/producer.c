@@ -381,17 +381,47 @@ static int recover_records(struct mring *r, uint64_t start, uint64_t seq,
 	return 0;
 }
 
-static int recover(struct mring *r, uint64_t *head, uint64_t *seq)
+/*
+ * Is the page cache the last producer wrote into still the one behind this
+ * file? Only then is everything it committed readable, synced or not. A
+ * reboot loses the cache; so does a copy of the file or of its device (a
+ * device image taken while it was written is what a power cut leaves):
+ * same boot, but another device, inode or mount. Unknown identities (files
+ * of older versions have zeros) leave the decision to the boot id. When in
+ * doubt, say no: that costs what was not synced, never delivers data that
+ * did not reach the disk. A bind mount or remount of the same file system
+ * counts as another cache too.
+ */
+static bool same_cache(const struct mring__ctl *c, int fd)
+{
+	char boot[sizeof(c->boot_id)];
+	struct mring__os_ident id;
+	uint32_t was = c->prod_ident;
+
+	mring__os_boot_id(boot, sizeof(boot));
+	if (!boot[0] || strncmp(boot, c->boot_id, sizeof(boot)) != 0)
+		return false;
+	mring__os_file_ident(fd, &id);
+	if ((was & id.known & MRING__IDENT_INODE) &&
+	    (c->prod_dev != id.dev || c->prod_ino != id.ino))
+		return false;
+	/* Mount ids of the same kind only (the kernel did not change). */
+	uint32_t mnt = MRING__IDENT_MNT | MRING__IDENT_MNT_UNIQUE;
+	if ((was & mnt) && (was & mnt) == (id.known & mnt) &&
+	    c->prod_mnt != id.mnt)
+		return false;
+	return true;
+}
+
+static int recover(struct mring *r, bool same, uint64_t *head, uint64_t *seq)
 {
 	struct mring__ctl *c = r->ctl;
-	char boot[sizeof(c->boot_id)];
 	uint64_t tail = mring__load_relaxed(&c->tail);
 	int rc;
 
-	mring__os_boot_id(boot, sizeof(boot));
-	if (boot[0] && strncmp(boot, c->boot_id, sizeof(boot)) == 0) {
+	if (same) {
 		/*
-		 * Same boot: the page cache kept everything. Undo a crash
+		 * Same page cache: it kept everything. Undo a crash
 		 * between the head_seq and head stores of a commit.
 		 */
 		if (r->records && *seq > 0) {
@@ -481,13 +511,26 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	               !mring__env_set("MRING_NO_HUGEPAGE") &&
 	               r->cap > mring__cache_budget(r, cfg);
 	rc = mring__window_move(r, head);
-	if (rc == 0 && !mring__load_relaxed(&c->clean))
-		rc = recover(r, &head, &seq);
+	/*
+	 * A producer that died needs recovery. So does a ring closed
+	 * cleanly in another page cache: close does not sync, and what it
+	 * committed after the last mring_sync() may never have reached the
+	 * disk.
+	 */
+	bool same = same_cache(c, r->fd);
+	if (rc == 0 && (!mring__load_relaxed(&c->clean) || !same))
+		rc = recover(r, same, &head, &seq);
 	if (rc < 0) {
 		mring__os_unlock(r->fd, 0);
 		return rc;
 	}
 	mring__os_boot_id(c->boot_id, sizeof(c->boot_id));
+	struct mring__os_ident id;
+	mring__os_file_ident(r->fd, &id);
+	c->prod_dev = id.dev;
+	c->prod_ino = id.ino;
+	c->prod_mnt = id.mnt;
+	c->prod_ident = id.known;
 	mring__store_relaxed(&c->clean, 0);
 	mring__store_relaxed(&c->head_seq, seq);
 	mring__store_relaxed(&c->eof, 0);
