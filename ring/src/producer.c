@@ -359,9 +359,13 @@ int mring_sync(struct mring *r)
 
 /* ---- attach, recovery, detach ------------------------------------------ */
 
-/* After a reboot: keep the records from `start` on that verify. */
+/*
+ * After a reboot: keep the records from `start` on that verify. With seq
+ * unknown (UINT64_MAX), any number below `below` is accepted for the first.
+ */
 static int recover_records(struct mring *r, uint64_t start, uint64_t seq,
-                           uint64_t head, uint64_t *new_head, uint64_t *new_seq)
+                           uint64_t below, uint64_t head, uint64_t *new_head,
+                           uint64_t *new_seq)
 {
 	uint64_t p = start;
 
@@ -370,7 +374,7 @@ static int recover_records(struct mring *r, uint64_t start, uint64_t seq,
 		if (rc < 0)
 			return rc;
 		const struct mring__rec *h = (const void *)mring__at(r, p);
-		if (!mring__rec_valid(r, h, seq) ||
+		if (!mring__rec_valid(r, h, seq) || h->seq >= below ||
 		    p + mring__rec_size(h->len) > head)
 			break;
 		seq = h->seq + 1;
@@ -378,6 +382,76 @@ static int recover_records(struct mring *r, uint64_t start, uint64_t seq,
 	}
 	*new_head = p;
 	*new_seq = seq;
+	return 0;
+}
+
+/*
+ * Is there a chain of valid records from `q` that ends exactly at `end`
+ * with record number `end_seq`? Stores where it broke in *broke.
+ */
+static int chain_ok(struct mring *r, uint64_t q, uint64_t end, uint64_t end_seq,
+                    uint64_t *broke, bool *ok)
+{
+	uint64_t seq = UINT64_MAX;
+
+	*ok = false;
+	while (q < end) {
+		int rc = mring__window(r, q);
+		if (rc < 0)
+			return rc;
+		const struct mring__rec *h = (const void *)mring__at(r, q);
+		/* Records below `end` number less than end_seq: a higher
+		 * number is a later lap's record that overwrote this one. */
+		if (h->seq >= end_seq || !mring__rec_valid(r, h, seq))
+			break;
+		seq = h->seq + 1;
+		q += mring__rec_size(h->len);
+	}
+	*broke = q;
+	*ok = q == end && seq == end_seq;
+	return 0;
+}
+
+/*
+ * A producer died with the machine: its `tail` on disk may be older than
+ * data that overwrote the records above it, because the control block
+ * reaches the disk only when it is synced or written back, while the data
+ * of a later lap (and the reclaim ahead of it) may have reached it sooner.
+ * Everything from some point up to `synced` is intact (synced data, not
+ * overwritten); below that point, records, zeros and later laps' records
+ * mix. Find the first record from which valid records chain up to
+ * `synced`, scanning 8-byte steps past damage. Reads [tail, synced): up
+ * to a capacity, once, after a power cut.
+ */
+static int recover_tail(struct mring *r, uint64_t tail, uint64_t synced,
+                        uint64_t synced_seq, uint64_t *new_tail,
+                        uint64_t *tail_seq)
+{
+	uint64_t q = tail;
+
+	while (q < synced) {
+		uint64_t broke;
+		bool ok;
+		int rc = chain_ok(r, q, synced, synced_seq, &broke, &ok);
+		if (rc < 0)
+			return rc;
+		if (ok) {
+			rc = mring__window(r, q);
+			if (rc < 0)
+				return rc;
+			const struct mring__rec *h =
+				(const void *)mring__at(r, q);
+			*new_tail = q;
+			*tail_seq = h->seq;
+			return 0;
+		}
+		/* Records before `broke` were real (they chained): go on
+		 * after it; else the candidate itself was no record. */
+		q = (broke > q && broke < synced ? broke : q) +
+		    MRING__REC_ALIGN;
+	}
+	*new_tail = synced;
+	*tail_seq = synced_seq;
 	return 0;
 }
 
@@ -413,7 +487,8 @@ static bool same_cache(const struct mring__ctl *c, int fd)
 	return true;
 }
 
-static int recover(struct mring *r, bool same, uint64_t *head, uint64_t *seq)
+static int recover(struct mring *r, bool same, bool clean, uint64_t *head,
+                   uint64_t *seq)
 {
 	struct mring__ctl *c = r->ctl;
 	uint64_t tail = mring__load_relaxed(&c->tail);
@@ -437,28 +512,41 @@ static int recover(struct mring *r, bool same, uint64_t *head, uint64_t *seq)
 	}
 	/* Rebooted: trust what mring_sync() vouched for, verify the rest. */
 	uint64_t synced = mring__load_relaxed(&c->synced);
+	uint64_t synced_seq = mring__load_relaxed(&c->synced_seq);
 	uint64_t start = synced > tail ? synced : tail;
-	uint64_t start_seq = synced >= tail
-	                             ? mring__load_relaxed(&c->synced_seq)
-	                             : UINT64_MAX;
+	uint64_t start_seq = synced >= tail ? synced_seq : UINT64_MAX;
 	uint64_t h = start, s = start_seq;
+	uint64_t t = tail, ts = UINT64_MAX;
 
 	if (r->records) {
-		rc = recover_records(r, start, start_seq, *head, &h, &s);
+		rc = recover_records(r, start, start_seq, *seq, *head, &h, &s);
 		if (rc < 0)
 			return rc;
 		if (s == UINT64_MAX)
 			s = *seq;
+		/* A clean close wrote the final tail; a crash may not. */
+		if (!clean && synced > tail) {
+			rc = recover_tail(r, tail, synced, synced_seq, &t, &ts);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	*head = h;
 	*seq = s;
-	/* Nobody may stand beyond the new head. */
+	if (t > tail)
+		mring__tail_raise(c, t);
+	/* Nobody may stand beyond the new head, or on damaged data. */
 	for (uint32_t i = 0; i < c->max_consumers; i++) {
 		struct mring__slot *sl = &c->slots[i];
-		if (mring__load_relaxed(&sl->state) != MRING__SLOT_FREE &&
-		    mring__load_relaxed(&sl->pos) > h) {
+		if (mring__load_relaxed(&sl->state) == MRING__SLOT_FREE)
+			continue;
+		uint64_t pos = mring__load_relaxed(&sl->pos);
+		if (pos > h) {
 			mring__store_relaxed(&sl->pos, h);
 			mring__store_relaxed(&sl->seq, s);
+		} else if (pos < t) {
+			mring__store_relaxed(&sl->pos, t);
+			mring__store_relaxed(&sl->seq, ts);
 		}
 	}
 	if (mring__load_relaxed(&c->synced) > h)
@@ -518,8 +606,9 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	 * disk.
 	 */
 	bool same = same_cache(c, r->fd);
-	if (rc == 0 && (!mring__load_relaxed(&c->clean) || !same))
-		rc = recover(r, same, &head, &seq);
+	bool clean = mring__load_relaxed(&c->clean);
+	if (rc == 0 && (!clean || !same))
+		rc = recover(r, same, clean, &head, &seq);
 	if (rc < 0) {
 		mring__os_unlock(r->fd, 0);
 		return rc;
