@@ -33,7 +33,8 @@ int mring__os_willneed(uint8_t *addr, size_t len);
 bool mring__os_page_cached(uint8_t *addr);
 /* Size of the file behind fd. */
 int mring__os_file_size(int fd, uint64_t *size);
-/* 1 if the file system holding fd has no block left for us, else 0. */
+/* 1 if the file system holding fd has (nearly) no block left for us:
+ * less than 16 MiB or 0.1 % of it free. Else 0. */
 int mring__os_fs_full(int fd);
 /*
  * Bytes of fd[off, off+len) in the page cache: cachestat (Linux 6.5), or
