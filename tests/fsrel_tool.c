@@ -30,6 +30,10 @@
  *       production must resume for a lap and a half. Exit 0 = as
  *       expected; a signal (SIGBUS) shows in the caller's exit status.
  *
+ *   fsrel_tool policy DIR
+ *       The reclaim policy a producer gets for a ring in DIR, with AUTO
+ *       and each explicit policy, after three laps (see cmd_policy).
+ *
  *   fsrel_tool head RING
  *       Print the ring's head as the control block says now.
  *
@@ -545,6 +549,58 @@ static int cmd_fill(const char *path, struct mode m, int reclaim, bool thread,
 	return 0;
 }
 
+/* ---- policy ---------------------------------------------------------------- */
+
+/*
+ * The reclaim policy a producer gets in DIR, and whether it works there:
+ * for AUTO and each explicit policy, a 64 MiB ring with a 16 MiB page-cache
+ * budget (so AUTO does not pick "none" for a ring that fits in memory) is
+ * written for three laps; the policy in effect afterwards (the thread
+ * falls back when the file system refuses an operation) and the reclaim
+ * operations done are printed.
+ */
+static int cmd_policy(const char *dir)
+{
+	static const char *names[] = {"auto", "none", "cache", "zero", "punch"};
+	const uint64_t cap = 64u << 20;
+	static uint8_t buf[1 << 16];
+	char path[4096];
+	int bad = 0;
+
+	snprintf(path, sizeof path, "%s/fsrel-policy-%d", dir, (int)getpid());
+	for (int pol = MRING_RECLAIM_AUTO; pol <= MRING_RECLAIM_PUNCH; pol++) {
+		struct mring_stats st;
+		struct mring *p;
+		unlink(path);
+		int rc = mring_create(path,
+		                      &(struct mring_config){.capacity = cap});
+		if (rc == 0)
+			rc = mring_open(path, MRING_PRODUCER,
+			                &(struct mring_config){
+						.reclaim = pol,
+						.cache_budget = 16u << 20,
+					},
+			                &p);
+		if (rc < 0) {
+			printf("%s: %s; ", names[pol], mring_strerror(rc));
+			bad = 1;
+			continue;
+		}
+		for (uint64_t done = 0; done < 3 * cap && rc >= 0;
+		     done += sizeof buf)
+			rc = (int)mring_write(p, buf, sizeof buf, 5000);
+		mring_stats(p, &st);
+		mring_close(p);
+		printf("%s -> %s (%llu ops)%s; ", names[pol], names[st.reclaim],
+		       (unsigned long long)st.reclaim_ops,
+		       rc < 0 ? " write failed" : "");
+		bad |= rc < 0;
+	}
+	printf("\n");
+	unlink(path);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -559,6 +615,8 @@ int main(int argc, char **argv)
 		return cmd_fill(argv[2], parse_mode(argv[3]),
 		                reclaim_of(argv[4]), atoi(argv[5]) != 0,
 		                argv[6], atoi(argv[7]));
+	if (argc == 3 && strcmp(argv[1], "policy") == 0)
+		return cmd_policy(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "head") == 0) {
 		struct mring_info in;
 		int rc = mring_inspect(argv[2], &in, NULL, 0);

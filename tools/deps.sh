@@ -6,6 +6,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
       libcmocka-dev python3 jq tcpdump)
+# File-system tests (tests/fsrel_*.sh, tools/fs-matrix.sh).
+pkgs+=(e2fsprogs xfsprogs btrfs-progs util-linux)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: ${pkgs[*]}" >&2
