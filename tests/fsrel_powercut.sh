@@ -114,11 +114,27 @@ for fs in "${fss[@]}"; do
 				rand_sleep 50 700
 			fi
 			kill -STOP "$writer" || break
+			# kill returns before the stop: wait for it.
+			for ((t = 0; t < 1000; t++)); do
+				st=$(cut -d' ' -f3 "/proc/$writer/stat")
+				[[ $st == T ]] && break
+				sleep 0.002
+			done
 			nack=$(tail -n 1 "$ack" | cut -d' ' -f1)
 			snap=$work/outer/snap.img
 			cp --reflink=always "$img" "$snap" || exit 1
-			cut_head=$("$tool" head "$work/inner/$ring" 2>/dev/null)
+			cut_head=$("$tool" head "$work/inner/$ring" 2>&1)
 			kill -CONT "$writer"
+			# Without the ring's head at the cut no copy is checked
+			# fairly: nothing existed yet (no ack), or a test error.
+			if ! [[ $cut_head =~ ^[0-9]+$ ]]; then
+				if [[ -n $nack ]]; then
+					echo "FAIL $fs $mode #$s: head at the cut: $cut_head"
+					((fails++, fs_fails[$fs]++))
+				fi
+				rm -f "$snap"
+				continue
+			fi
 			attach "$snap" || exit 1
 			sdev=$dev
 			opts=

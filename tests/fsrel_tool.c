@@ -620,8 +620,12 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "head") == 0) {
 		struct mring_info in;
 		int rc = mring_inspect(argv[2], &in, NULL, 0);
-		printf("%" PRIu64 "\n", rc < 0 ? 0 : in.head);
-		return rc < 0 ? 2 : 0;
+		if (rc < 0) {
+			printf("%s\n", mring_strerror(rc));
+			return 2;
+		}
+		printf("%" PRIu64 "\n", in.head);
+		return 0;
 	}
 	fprintf(stderr, "usage: see the comment at the top of fsrel_tool.c\n");
 	return 2;
