@@ -8,6 +8,8 @@ pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
       libcmocka-dev python3 jq tcpdump)
 # tools/test.sh with MRING_TEST_VALGRIND=1 runs the tests under memcheck.
 [[ ${MRING_TEST_VALGRIND:-0} == 1 ]] && pkgs+=(valgrind)
+# File-system tests (tests/fsrel_*.sh, tools/fs-matrix.sh).
+pkgs+=(e2fsprogs xfsprogs btrfs-progs util-linux)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: ${pkgs[*]}" >&2

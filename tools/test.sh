@@ -7,6 +7,9 @@
 #   valgrind    build-valgrind/  every test executable under valgrind
 #                            memcheck; only when MRING_TEST_VALGRIND=1 (slow,
 #                            not in CI; see valgrind() below)
+#   filesystems the normal build's ctest on loop ext4, xfs, btrfs and on
+#               tmpfs, and the reclaim policy each gets (tools/fs-matrix.sh;
+#               as root with loop devices, else skipped)
 #   format      clang-format --dry-run --Werror over the C sources
 #                            (skipped when clang-format is not installed)
 # Every step runs even if an earlier one failed; the last line sums up, and
@@ -111,6 +114,9 @@ format()
 }
 
 step normal build_and_test build -DMRING_WERROR=ON
+# The normal build's suite again on ext4, xfs, btrfs and tmpfs (root with
+# loop devices only; it says "skipped" otherwise).
+step filesystems bash tools/fs-matrix.sh build
 step asan asan
 if [[ ${MRING_TEST_TSAN:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)} == 1 ]]
 then

@@ -87,7 +87,13 @@ struct mring__ctl {
 	mring_atomic_u32 prod_pid;   /* last producer's pid */
 	uint32_t rare_reserved0;
 	char boot_id[40]; /* of the last producer's boot */
-	uint8_t rare_reserved1[56];
+	/* Where the last producer saw the file (struct mring__os_ident):
+	 * a copy of the file, or of its device, is another page cache. */
+	uint64_t prod_dev;
+	uint64_t prod_ino;
+	uint64_t prod_mnt;
+	uint32_t prod_ident; /* MRING__IDENT_* bits; 0: unknown */
+	uint8_t rare_reserved1[28];
 
 	uint8_t reserved[MRING__SLOTS_OFFSET - 448];
 	struct mring__slot slots[];
@@ -98,6 +104,8 @@ _Static_assert(offsetof(struct mring__ctl, head) == 128, "layout");
 _Static_assert(offsetof(struct mring__ctl, data_futex) == 192, "layout");
 _Static_assert(offsetof(struct mring__ctl, space_futex) == 256, "layout");
 _Static_assert(offsetof(struct mring__ctl, synced) == 320, "layout");
+_Static_assert(offsetof(struct mring__ctl, prod_dev) == 392, "layout");
+_Static_assert(offsetof(struct mring__ctl, prod_ident) == 416, "layout");
 _Static_assert(offsetof(struct mring__ctl, reserved) == 448, "layout");
 _Static_assert(offsetof(struct mring__ctl, slots) == MRING__SLOTS_OFFSET,
                "layout");

@@ -33,7 +33,8 @@ int mring__os_willneed(uint8_t *addr, size_t len);
 bool mring__os_page_cached(uint8_t *addr);
 /* Size of the file behind fd. */
 int mring__os_file_size(int fd, uint64_t *size);
-/* 1 if the file system holding fd has no block left for us, else 0. */
+/* 1 if the file system holding fd has (nearly) no block left for us:
+ * less than 16 MiB or 0.1 % of it free. Else 0. */
 int mring__os_fs_full(int fd);
 /*
  * Bytes of fd[off, off+len) in the page cache: cachestat (Linux 6.5), or
@@ -75,5 +76,20 @@ void mring__os_futex_wake(void *word);
 
 /* Identity of this boot, NUL-terminated; "" if unknown. */
 void mring__os_boot_id(char *buf, size_t len);
+
+/* Which fields of struct mring__os_ident are known. */
+#define MRING__IDENT_INODE 1u      /* dev and ino */
+#define MRING__IDENT_MNT 2u        /* mnt: a mount id that may be reused */
+#define MRING__IDENT_MNT_UNIQUE 4u /* mnt: never reused in a boot (6.8) */
+
+/*
+ * Where the page cache of an open file lives: its device and inode, and
+ * the mount it was opened through. `known` says which fields are set.
+ */
+struct mring__os_ident {
+	uint64_t dev, ino, mnt;
+	uint32_t known;
+};
+void mring__os_file_ident(int fd, struct mring__os_ident *id);
 
 #endif
