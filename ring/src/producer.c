@@ -75,9 +75,8 @@ static void advance_tail(struct mring *r, uint64_t target)
 		t = target;
 	} else {
 		while (t < target) {
-			const struct mring__rec *h =
-				(const void *)mring__at(r, t + r->cap);
-			uint32_t len = h->len;
+			uint32_t len =
+				mring__rec_load(mring__at(r, t + r->cap)).len;
 			if (len < 1 || len > r->max_record) {
 				/* Unreadable old data: none of it is valid. */
 				t = r->head;
@@ -258,10 +257,10 @@ int mring_commit(struct mring *r, size_t len)
 	if (len == 0)
 		return 0;
 	if (r->records) {
-		struct mring__rec *h = (void *)mring__at(r, r->head);
-		h->len = (uint32_t)len;
-		h->seq = r->seq;
-		h->check = mring__rec_check(h, h + 1, r->crc);
+		uint8_t *at = mring__at(r, r->head);
+		struct mring__rec h = {.len = (uint32_t)len, .seq = r->seq};
+		h.check = mring__rec_check(&h, at + MRING__REC_HDR, r->crc);
+		memcpy(at, &h, sizeof(h));
 		adv = mring__rec_size(len);
 		/* Written before head: recovery relies on that order. */
 		mring__store_relaxed(&r->ctl->head_seq, ++r->seq);
@@ -369,12 +368,13 @@ static int recover_records(struct mring *r, uint64_t start, uint64_t seq,
 		int rc = mring__window(r, p);
 		if (rc < 0)
 			return rc;
-		const struct mring__rec *h = (const void *)mring__at(r, p);
-		if (!mring__rec_valid(r, h, seq) ||
-		    p + mring__rec_size(h->len) > head)
+		const uint8_t *at = mring__at(r, p);
+		struct mring__rec h = mring__rec_load(at);
+		if (!mring__rec_valid(r, (const void *)at, seq) ||
+		    p + mring__rec_size(h.len) > head)
 			break;
-		seq = h->seq + 1;
-		p += mring__rec_size(h->len);
+		seq = h.seq + 1;
+		p += mring__rec_size(h.len);
 	}
 	*new_head = p;
 	*new_seq = seq;
