@@ -51,10 +51,37 @@ static void test_tail_inside_record_under_reader(void **state)
 	tu_rm(path);
 }
 
+/*
+ * Another process moves `head` back behind a byte reader: peek must not
+ * hand out the bytes beyond it (a length computed as head - position
+ * wrapped around to nearly 2^64, clamped only by the window).
+ */
+static void test_head_back_under_reader(void **state)
+{
+	TU_PATH(path, "head-back");
+	struct mring *p, *c;
+	uint8_t buf[100];
+	const void *ptr;
+
+	(void)state;
+	tu_create(path, 16 * (uint64_t)tu_page(), 0, 0);
+	assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &p), 0);
+	tu_fill(buf, 0, sizeof(buf));
+	assert_rc(mring_write(p, buf, sizeof(buf), 0), sizeof(buf));
+	mring_close(p);
+	assert_rc(mring_open(path, MRING_CONSUMER, &quiet, &c), 0);
+	assert_rc(mring_read(c, buf, sizeof(buf), 0), sizeof(buf));
+	tu_set_u64(path, TU_OFF_HEAD, 10);
+	assert_rc(mring_peek(c, &ptr, 0), MRING_ECORRUPT);
+	mring_close(c);
+	tu_rm(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tail_inside_record_under_reader),
+		cmocka_unit_test(test_head_back_under_reader),
 	};
 	tu_dir();
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -282,7 +282,9 @@ MRING_API int mring_sync(struct mring *r);
  * Returns MRING_ELAPPED once when the producer overwrote data this consumer
  * had not read; the loss is added to the stats (lost_bytes, lost_records)
  * and the next peek continues at the oldest intact data. Also -EAGAIN,
- * -ETIMEDOUT (see mring_reserve for timeout_ms), MRING_EROLE.
+ * -ETIMEDOUT (see mring_reserve for timeout_ms), MRING_EROLE, and
+ * MRING_ECORRUPT when the ring is damaged (a record header does not
+ * verify, or the producer's position moved back behind this reader).
  *
  * In overwrite mode the producer may overwrite data while you read it
  * through the pointer; mring_release() then reports MRING_ELAPPED, and

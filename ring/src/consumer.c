@@ -178,6 +178,9 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 				return rc;
 			continue;
 		}
+		/* Head never moves back past a reader: the file is bad. */
+		if (mring__unlikely(head < r->pos))
+			return MRING_ECORRUPT;
 		if (may_lap(r) &&
 		    mring__unlikely(mring__load_acquire(&r->ctl->tail) >
 		                    r->pos))
