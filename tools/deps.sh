@@ -5,7 +5,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
-      libcmocka-dev python3 jq tcpdump)
+      libcmocka-dev python3 jq tcpdump
+      clang-14 libclang-rt-14-dev) # the last two: libFuzzer (tests/fuzz)
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: ${pkgs[*]}" >&2

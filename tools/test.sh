@@ -6,6 +6,10 @@
 #                            MRING_TEST_TSAN=1 (default: 1 if CI=true)
 #   format      clang-format --dry-run --Werror over the C sources
 #                            (skipped when clang-format is not installed)
+#   fuzz        build-fuzz/  libFuzzer targets (clang-14, ASan+UBSan), each
+#                            run for 60 s on a copy of tests/fuzz/corpus;
+#                            only when MRING_TEST_FUZZ=1 (default: 1 if
+#                            CI=true), as it is a time-bounded search
 # Every step runs even if an earlier one failed; the last line sums up, and
 # the exit status is non-zero if any step failed.
 set -uo pipefail
@@ -95,6 +99,11 @@ then
 	step tsan tsan
 fi
 step format format
+if [[ ${MRING_TEST_FUZZ:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)} == 1 ]]
+then
+	step fuzz bash tests/fuzz/run.sh --seconds "${MRING_FUZZ_SECONDS:-60}" \
+		--build build-fuzz
+fi
 
 if ((${#failed[@]})); then
 	echo "test.sh: FAILED: ${failed[*]} (passed: ${passed[*]:-none})"
