@@ -77,11 +77,41 @@ static void test_head_back_under_reader(void **state)
 	tu_rm(path);
 }
 
+/* A record ring whose positions are not record boundaries is refused by
+ * every entry point, before anything reads a header there. */
+static void test_misaligned_positions_refused(void **state)
+{
+	TU_PATH(path, "misaligned");
+	static const uint64_t offs[] = {TU_OFF_TAIL, TU_OFF_HEAD, TU_OFF_SYNCED,
+	                                TU_OFF_SLOTS + TU_SLOT_POS};
+	struct mring_config named = quiet;
+	struct mring_info in;
+	struct mring *r;
+
+	(void)state;
+	named.consumer_name = "d";
+	for (unsigned i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		make_records(path, 5);
+		/* A durable consumer "d" at 0 in slot 0, then the damage. */
+		assert_rc(mring_open(path, MRING_CONSUMER, &named, &r), 0);
+		mring_close(r);
+		uint64_t v = tu_get_u64(path, offs[i]);
+		tu_set_u64(path, offs[i], v ? v - 4 : 4);
+		assert_rc(mring_inspect(path, &in, NULL, 0), MRING_ECORRUPT);
+		assert_rc(mring_open(path, MRING_CONSUMER, &quiet, &r),
+		          MRING_ECORRUPT);
+		assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &r),
+		          MRING_ECORRUPT);
+		tu_rm(path);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tail_inside_record_under_reader),
 		cmocka_unit_test(test_head_back_under_reader),
+		cmocka_unit_test(test_misaligned_positions_refused),
 	};
 	tu_dir();
 	return cmocka_run_group_tests(tests, NULL, NULL);
