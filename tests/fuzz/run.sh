@@ -4,11 +4,14 @@
 # repository's corpus is never modified).
 #
 #   tests/fuzz/run.sh [--seconds N] [--build DIR] [--targets "open consume check"]
-#                     [--keep DIR] [--no-build] [-- extra libFuzzer flags]
+#                     [--corpus DIR] [--keep DIR] [--no-build]
+#                     [-- extra libFuzzer flags]
 #
 # --seconds N   time per target (default 60); all targets run at once,
 #               under nice -n 10
 # --build DIR   build directory (default build-fuzz)
+# --corpus DIR  seeds from DIR/<target>/ (default tests/fuzz/corpus), e.g.
+#               the corpora an earlier run kept
 # --keep DIR    keep the grown corpora there (e.g. to merge new seeds)
 # Prints executions per target; exits non-zero if any target crashed,
 # leaked, timed out or hit a sanitizer; the input that did is saved in
@@ -20,6 +23,7 @@ seconds=60
 build=build-fuzz
 targets="open consume check"
 keep=
+corpus=tests/fuzz/corpus
 do_build=1
 extra=()
 while (($#)); do
@@ -28,6 +32,7 @@ while (($#)); do
 	--build) build=$2; shift 2 ;;
 	--targets) targets=$2; shift 2 ;;
 	--keep) keep=$2; shift 2 ;;
+	--corpus) corpus=$2; shift 2 ;;
 	--no-build) do_build=0; shift ;;
 	--) shift; extra=("$@"); break ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
@@ -56,7 +61,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 declare -A pids
 for t in $targets; do
 	mkdir -p "$scratch/$t" "$build/artifacts/$t"
-	cp tests/fuzz/corpus/"$t"/* "$scratch/$t/"
+	cp "$corpus/$t"/* "$scratch/$t/"
 	# One thread per fuzzer (no RSS watcher): every munmap of a window
 	# then flushes one CPU's TLB, not all of them.
 	nice -n 10 "$build/tests/fuzz/fuzz_$t" \
