@@ -5,7 +5,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
-      libcmocka-dev python3 jq tcpdump)
+      libcmocka-dev python3 jq tcpdump
+      clang-14 libclang-rt-14-dev) # the last two: libFuzzer (tests/fuzz)
 # tools/test.sh with MRING_TEST_VALGRIND=1 runs the tests under memcheck.
 [[ ${MRING_TEST_VALGRIND:-0} == 1 ]] && pkgs+=(valgrind)
 # File-system tests (tests/fsrel_*.sh, tools/fs-matrix.sh).

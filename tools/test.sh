@@ -12,6 +12,10 @@
 #               as root with loop devices, else skipped)
 #   format      clang-format --dry-run --Werror over the C sources
 #                            (skipped when clang-format is not installed)
+#   fuzz        build-fuzz/  libFuzzer targets (clang-14, ASan+UBSan), each
+#                            run for 60 s on a copy of tests/fuzz/corpus;
+#                            only when MRING_TEST_FUZZ=1 (default: 1 if
+#                            CI=true), as it is a time-bounded search
 # Every step runs even if an earlier one failed; the last line sums up, and
 # the exit status is non-zero if any step failed.
 set -uo pipefail
@@ -126,6 +130,11 @@ if [[ ${MRING_TEST_VALGRIND:-0} == 1 ]]; then
 	step valgrind valgrind
 fi
 step format format
+if [[ ${MRING_TEST_FUZZ:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)} == 1 ]]
+then
+	step fuzz bash tests/fuzz/run.sh --seconds "${MRING_FUZZ_SECONDS:-60}" \
+		--build build-fuzz
+fi
 
 if ((${#failed[@]})); then
 	echo "test.sh: FAILED: ${failed[*]} (passed: ${passed[*]:-none})"

@@ -65,7 +65,7 @@ static int learn_seq(struct mring *r)
 		const struct mring__rec *hd =
 			(const void *)mring__at(r, r->pos);
 		bool ok = mring__rec_valid(r, hd, UINT64_MAX);
-		uint64_t seq = hd->seq;
+		uint64_t seq = mring__rec_load(hd).seq;
 		/* Only trust the header if it was not overwritten meanwhile. */
 		mring__fence_acquire();
 		if (ok && mring__load_relaxed(&r->ctl->tail) <= r->pos) {
@@ -128,7 +128,7 @@ static int lapped(struct mring *r)
 			return rc;
 		const struct mring__rec *hd = (const void *)mring__at(r, t);
 		bool ok = mring__rec_valid(r, hd, UINT64_MAX);
-		s = hd->seq;
+		s = mring__rec_load(hd).seq;
 		/* Seqlock-style: the header is only good if tail held still. */
 		mring__fence_acquire();
 		if (mring__load_relaxed(&r->ctl->tail) != t)

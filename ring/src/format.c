@@ -89,8 +89,13 @@ int mring__ctl_check_dynamic(const struct mring__ctl *c)
 	uint64_t tail = mring__load_acquire(&c->tail);
 	uint64_t synced = mring__load_relaxed(&c->synced);
 
+	/* Records start 8-aligned: any other position is inside one. */
+	uint64_t misaligned = c->flags & MRING_F_RECORDS ? MRING__REC_ALIGN - 1
+	                                                 : 0;
+
 	if (tail > head || head - tail > c->capacity || synced > head ||
-	    head >= MRING__MAX_CAPACITY * 64)
+	    head >= MRING__MAX_CAPACITY * 64 ||
+	    ((head | tail | synced) & misaligned))
 		return MRING_ECORRUPT;
 	for (uint32_t i = 0; i < c->max_consumers; i++) {
 		const struct mring__slot *s = &c->slots[i];
@@ -102,7 +107,8 @@ int mring__ctl_check_dynamic(const struct mring__ctl *c)
 			continue;
 		if (memchr(s->name, '\0', sizeof(s->name)) == NULL)
 			return MRING_ECORRUPT;
-		if (mring__load_relaxed(&s->pos) > head)
+		uint64_t pos = mring__load_relaxed(&s->pos);
+		if (pos > head || (pos & misaligned))
 			return MRING_ECORRUPT;
 	}
 	return 0;

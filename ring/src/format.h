@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "atomics.h"
 
@@ -117,6 +118,19 @@ struct mring__rec {
 	uint64_t seq;   /* record number in the stream, from 0 */
 };
 _Static_assert(sizeof(struct mring__rec) == MRING__REC_HDR, "record header");
+
+/*
+ * A copy of the record header at p. Positions come from the file, so a
+ * hostile one may point anywhere: never access a header in place, where it
+ * may be misaligned.
+ */
+static inline struct mring__rec mring__rec_load(const void *p)
+{
+	struct mring__rec h;
+
+	memcpy(&h, p, sizeof(h));
+	return h;
+}
 
 static inline uint64_t mring__rec_size(uint64_t len)
 {

@@ -82,9 +82,8 @@ static void advance_tail(struct mring *r, uint64_t target)
 		t = target;
 	} else {
 		while (t < target) {
-			const struct mring__rec *h =
-				(const void *)mring__at(r, t + r->cap);
-			uint32_t len = h->len;
+			uint32_t len =
+				mring__rec_load(mring__at(r, t + r->cap)).len;
 			if (len < 1 || len > r->max_record) {
 				/* Unreadable old data: none of it is valid. */
 				t = r->head;
@@ -265,10 +264,10 @@ int mring_commit(struct mring *r, size_t len)
 	if (len == 0)
 		return 0;
 	if (r->records) {
-		struct mring__rec *h = (void *)mring__at(r, r->head);
-		h->len = (uint32_t)len;
-		h->seq = r->seq;
-		h->check = mring__rec_check(h, h + 1, r->crc);
+		uint8_t *at = mring__at(r, r->head);
+		struct mring__rec h = {.len = (uint32_t)len, .seq = r->seq};
+		h.check = mring__rec_check(&h, at + MRING__REC_HDR, r->crc);
+		memcpy(at, &h, sizeof(h));
 		adv = mring__rec_size(len);
 		/* Written before head: recovery relies on that order. */
 		mring__store_relaxed(&r->ctl->head_seq, ++r->seq);
@@ -392,12 +391,13 @@ static int recover_records(struct mring *r, uint64_t start, uint64_t seq,
 		int rc = mring__window(r, p);
 		if (rc < 0)
 			return rc;
-		const struct mring__rec *h = (const void *)mring__at(r, p);
-		if (!mring__rec_valid(r, h, seq) || h->seq >= below ||
-		    p + mring__rec_size(h->len) > head)
+		const uint8_t *at = mring__at(r, p);
+		struct mring__rec h = mring__rec_load(at);
+		if (!mring__rec_valid(r, (const void *)at, seq) ||
+		    h.seq >= below || p + mring__rec_size(h.len) > head)
 			break;
-		seq = h->seq + 1;
-		p += mring__rec_size(h->len);
+		seq = h.seq + 1;
+		p += mring__rec_size(h.len);
 	}
 	*new_head = p;
 	*new_seq = seq;
@@ -418,13 +418,15 @@ static int chain_ok(struct mring *r, uint64_t q, uint64_t end, uint64_t end_seq,
 		int rc = mring__window(r, q);
 		if (rc < 0)
 			return rc;
-		const struct mring__rec *h = (const void *)mring__at(r, q);
+		const uint8_t *at = mring__at(r, q);
+		struct mring__rec h = mring__rec_load(at);
 		/* Records below `end` number less than end_seq: a higher
 		 * number is a later lap's record that overwrote this one. */
-		if (h->seq >= end_seq || !mring__rec_valid(r, h, seq))
+		if (h.seq >= end_seq ||
+		    !mring__rec_valid(r, (const void *)at, seq))
 			break;
-		seq = h->seq + 1;
-		q += mring__rec_size(h->len);
+		seq = h.seq + 1;
+		q += mring__rec_size(h.len);
 	}
 	*broke = q;
 	*ok = q == end && seq == end_seq;
@@ -458,10 +460,8 @@ static int recover_tail(struct mring *r, uint64_t tail, uint64_t synced,
 			rc = mring__window(r, q);
 			if (rc < 0)
 				return rc;
-			const struct mring__rec *h =
-				(const void *)mring__at(r, q);
 			*new_tail = q;
-			*tail_seq = h->seq;
+			*tail_seq = mring__rec_load(mring__at(r, q)).seq;
 			return 0;
 		}
 		/* Records before `broke` were real (they chained): go on
