@@ -397,7 +397,12 @@ static int read_one(struct life *L, struct reader *rd, uint64_t *last_win)
 	}
 	if (!rd->may_lap && verify(L, rd, src, k, seq))
 		return 4;
-	note_set(L->sh, seq, rd->pos, seq + 1, rd->pos + adv);
+	/* A number read from data that may be overwritten under us is not
+	 * known until release says the data was intact: note it as
+	 * unknown, or a kill before release leaves a torn number behind. */
+	uint64_t ns = rd->may_lap && rd->exp == UINT64_MAX ? UINT64_MAX : seq;
+	note_set(L->sh, ns, rd->pos, ns == UINT64_MAX ? ns : ns + 1,
+	         rd->pos + adv);
 	maybe_die(L, TT_PEEKED);
 	if (win_changed)
 		maybe_die(L, TT_WINDOW);
