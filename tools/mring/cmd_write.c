@@ -287,6 +287,22 @@ int cmd_write(int argc, char **argv)
 	stop_on_signals();
 	struct progress pr;
 	progress_init(&pr, o.when, "written");
+	if (pr.on) {
+		/* What the producer's maintenance thread does: the reclaim
+		 * policy is this handle's choice, not stored in the file. */
+		static const char *const pol[] = {"auto", "none", "cache",
+		                                  "zero", "punch"};
+		static const char *const how[] = {"off", "io_uring",
+		                                  "system calls"};
+		struct mring_stats ms;
+		mring_stats(r, &ms);
+		if (ms.maint >= 1 && ms.maint <= 2 && ms.reclaim >= 0 &&
+		    ms.reclaim <= 4)
+			msg("%s: maintenance thread on %s, reclaim policy %s",
+			    path, how[ms.maint], pol[ms.reclaim]);
+		else
+			msg("%s: no maintenance thread", path);
+	}
 	if (o.records)
 		rc = write_records(path, r, max_record, &o, &pr);
 	else

@@ -177,6 +177,13 @@ def progress_output():
     path = create("pg.r", "--size", "1M")
     p = mring("write", path, "--progress=always", input="x" * 100000)
     contains(p.stderr, "written", "MB/s", "97.7 KiB")
+    # It also says what the producer's maintenance thread does; a 1 MiB
+    # ring fits any page-cache budget, so AUTO leaves data in place.
+    contains(p.stderr, "maintenance thread on system calls",
+             "reclaim policy none")
+    env = dict(os.environ, MRING_NO_PREFETCH="1")
+    p = mring("write", path, "--progress=always", input="x", env=env)
+    contains(p.stderr, "no maintenance thread")
     p = mring("read", path, "--progress=always")
     contains(p.stderr, "read", "MB/s")
     # Default: only on a terminal, and stderr is a pipe here.
