@@ -201,6 +201,13 @@ static int make_room(struct mring *r, uint64_t end, int64_t deadline,
 				int rc = wait_room(r, end, deadline, nowait);
 				if (rc < 0)
 					return rc;
+				/*
+				 * Look again: the wait also ends when the
+				 * thread failed to pre-fault (disk full), and
+				 * pages beyond `limit` may not be writable:
+				 * storing there would raise SIGBUS.
+				 */
+				continue;
 			}
 		}
 		if (end <= r->tail + r->cap)
