@@ -233,6 +233,12 @@ static int reap(struct mring__maint *m, unsigned *bad_at)
 			}
 			break;
 		case 3:
+			/* Space may have come back since (a file removed
+			 * beside us is freed in the background): one more
+			 * try before calling the chunk failed. */
+			if (q->res == -EFAULT)
+				q->res = mring__os_populate_write(q->addr,
+				                                  q->len);
 			if (q->res < 0 && q->res != -EINVAL && !bad) {
 				bad = mring__populate_error(&m->r->pool,
 				                            q->res);
