@@ -85,12 +85,17 @@ static uint64_t lo_chunk(uint64_t a, uint64_t b)
  * for a ring that stays in the page cache anyway (there, zero-range over
  * pages written a moment ago even forces their write-back first).
  */
-static int auto_policy(int fd, uint64_t cap, uint64_t budget)
+static bool in_memory_fs(int fd)
 {
 	struct statfs sf;
 
-	if (fstatfs(fd, &sf) == 0 &&
-	    (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC))
+	return fstatfs(fd, &sf) == 0 &&
+	       (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+}
+
+static int auto_policy(int fd, uint64_t cap, uint64_t budget)
+{
+	if (in_memory_fs(fd))
 		return MRING_RECLAIM_NONE;
 	if (cap <= budget)
 		return MRING_RECLAIM_NONE;
@@ -547,6 +552,15 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 		m->budget = 4 * m->chunk;
 	m->policy = cfg->reclaim ? cfg->reclaim
 	                         : auto_policy(r->fd, r->cap, m->budget);
+	/*
+	 * No holes in a ring in memory: tmpfs allocates a page on every
+	 * fault, reads included, so a reader lapped while it copies a
+	 * punched range of a full tmpfs dies of SIGBUS (seen in the
+	 * full-disk tests). Punching there only frees what the next lap
+	 * takes back anyway: drop the cache instead, as for ZERO.
+	 */
+	if (m->policy == MRING_RECLAIM_PUNCH && in_memory_fs(r->fd))
+		m->policy = MRING_RECLAIM_CACHE;
 	/*
 	 * A fault reads around the faulting page (up to the device's
 	 * read-ahead, and more ahead of it when it hits a read-ahead mark):
