@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,14 +117,26 @@ static int consumer(void *arg)
 					ok = tu_check(ptr, pos, k) < 0;
 				}
 				rc = mring_release(c, k);
-				if (rc == 0 && !ok)
+				if (rc == 0 && !ok) {
+					mring_stats(c, &st);
 					return tu_cfail(
-						5, "bad data at %s %llu",
+						5,
+						"bad data at %s %llu (position "
+						"%llu, %zd bytes, first word "
+						"%llu; now at %llu, lapped "
+						"%llu)",
 						j->records ? "record"
 							   : "position",
 						(unsigned long long)(j->records
 					                                     ? seq
-					                                     : pos));
+					                                     : pos),
+						(unsigned long long)pos, n,
+						n >= 8 ? (unsigned long long)
+								 tu_rec_seq(ptr)
+						       : 0ULL,
+						(unsigned long long)st.position,
+						(unsigned long long)st.lapped);
+				}
 				if (rc == 0) {
 					pos += j->records ? tu_rec_size(
 								    (uint64_t)n)
@@ -283,12 +296,109 @@ static void test_records_crc(void **state)
 	run(true, MRING_F_CRC);
 }
 
+/*
+ * An observer that joins a live producer must know the number of the record
+ * it starts at, or it cannot count the records it loses when lapped. With
+ * records of one size, records lost = bytes lost / record size exactly.
+ * (The race this guards, a commit landing between the two reads of head in
+ * learn_seq, hit the observer of test_records above in about 1 run in 130
+ * and is rare here: this checks the contract, test_records the race.)
+ */
+#define JOIN_PAYLOAD 56
+
+static volatile int *join_stop;
+
+static int join_producer(void *arg)
+{
+	const char *path = arg;
+	struct mring *p;
+	uint64_t seq = 0;
+	int rc = mring_open(path, MRING_PRODUCER, NULL, &p);
+
+	if (rc < 0)
+		return tu_cfail(2, "producer open: %s", mring_strerror(rc));
+	while (!__atomic_load_n(join_stop, __ATOMIC_RELAXED)) {
+		void *w;
+		rc = mring_reserve(p, JOIN_PAYLOAD, &w, -1);
+		if (rc < 0)
+			return tu_cfail(3, "reserve: %s", mring_strerror(rc));
+		tu_rec_fill(w, seq++, JOIN_PAYLOAD);
+		rc = mring_commit(p, JOIN_PAYLOAD);
+		if (rc < 0)
+			return tu_cfail(4, "commit: %s", mring_strerror(rc));
+	}
+	mring_close(p);
+	return 0;
+}
+
+static void test_observer_joins_live(void **state)
+{
+	TU_PATH(path, "join");
+	const uint64_t cap = 1024 * (uint64_t)tu_page();
+	const uint64_t rsize = tu_rec_size(JOIN_PAYLOAD);
+	struct mring_config cfg;
+	pid_t pp;
+	(void)state;
+
+	join_stop = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE,
+	                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(join_stop != MAP_FAILED);
+	*join_stop = 0;
+	tu_create(path, cap, 256, MRING_F_RECORDS);
+	pp = tu_spawn(join_producer, (void *)path, 120);
+	memset(&cfg, 0, sizeof cfg);
+	cfg.start = MRING_START_NEWEST;
+	int done = 0, tries = 0;
+	while (done < 100) {
+		struct mring_stats st;
+		struct mring_info in;
+		struct mring *c;
+		const void *ptr;
+		ssize_t n;
+
+		assert_true(++tries <= 2000);
+		assert_rc(mring_open(path, MRING_CONSUMER, &cfg, &c), 0);
+		mring_stats(c, &st);
+		/* Lapped while it opened (a slow open on a busy machine)?
+		 * Then the number is unknown by right: try again. */
+		assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
+		if (in.tail > st.position) {
+			mring_close(c);
+			continue;
+		}
+		/* Do not peek (a peek would learn the number from the
+		 * header): wait for the producer to lap us, then look. */
+		do {
+			assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
+			assert_int_equal(in.eof, 0);
+		} while (in.tail <= st.position);
+		n = mring_peek(c, &ptr, 0);
+		assert_int_equal(n, MRING_ELAPPED);
+		mring_stats(c, &st);
+		assert_true(st.bytes_lost > 0);
+		assert_int_equal(st.bytes_lost % rsize, 0);
+		if (st.records_lost != st.bytes_lost / rsize)
+			fail_msg("open %d: lost %llu bytes = %llu records, "
+			         "counted %llu",
+			         tries, (unsigned long long)st.bytes_lost,
+			         (unsigned long long)(st.bytes_lost / rsize),
+			         (unsigned long long)st.records_lost);
+		mring_close(c);
+		done++;
+	}
+	__atomic_store_n(join_stop, 1, __ATOMIC_RELAXED);
+	assert_int_equal(tu_wait(pp), 0);
+	munmap((void *)join_stop, sizeof(int));
+	tu_rm(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_records_crc),
+		cmocka_unit_test(test_observer_joins_live),
 	};
 	tu_dir();
 	return cmocka_run_group_tests(tests, NULL, NULL);

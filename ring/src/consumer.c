@@ -49,7 +49,11 @@ int mring__seq_at_head(struct mring *r, uint64_t *head, uint64_t *seq)
 	}
 }
 
-/* Record number of the record at r->pos, if it can be known now. */
+/*
+ * Record number of the record at r->pos, if it can be known now. With the
+ * consumer at head, a commit may land between the two reads of head: the
+ * record at r->pos then exists, and its header says (try again).
+ */
 static int learn_seq(struct mring *r)
 {
 	uint64_t h, s;
@@ -57,31 +61,43 @@ static int learn_seq(struct mring *r)
 
 	if (!r->records)
 		return 0;
-	h = mring__load_acquire(&r->ctl->head);
-	if (r->pos < h) {
-		rc = mring__window(r, r->pos);
-		if (rc < 0)
-			return rc;
-		const struct mring__rec *hd =
-			(const void *)mring__at(r, r->pos);
-		bool ok = mring__rec_valid(r, hd, UINT64_MAX);
-		uint64_t seq = mring__rec_load(hd).seq;
-		/* Only trust the header if it was not overwritten meanwhile. */
-		mring__fence_acquire();
-		if (ok && mring__load_relaxed(&r->ctl->tail) <= r->pos) {
-			r->rseq = seq;
-			r->rseq_known = true;
-		}
+	if (r->pos == 0) {
+		/* The first record is number 0, even if overwritten since. */
+		r->rseq = 0;
+		r->rseq_known = true;
 		return 0;
 	}
-	rc = mring__seq_at_head(r, &h, &s);
-	if (rc < 0)
-		return rc;
-	if (h == r->pos) {
-		r->rseq = s;
-		r->rseq_known = true;
+	for (;;) {
+		h = mring__load_acquire(&r->ctl->head);
+		if (r->pos < h) {
+			rc = mring__window(r, r->pos);
+			if (rc < 0)
+				return rc;
+			const struct mring__rec *hd =
+				(const void *)mring__at(r, r->pos);
+			bool ok = mring__rec_valid(r, hd, UINT64_MAX);
+			uint64_t seq = mring__rec_load(hd).seq;
+			/* Only trust the header if it was not overwritten
+			 * meanwhile. */
+			mring__fence_acquire();
+			if (ok &&
+			    mring__load_relaxed(&r->ctl->tail) <= r->pos) {
+				r->rseq = seq;
+				r->rseq_known = true;
+			}
+			return 0;
+		}
+		rc = mring__seq_at_head(r, &h, &s);
+		if (rc < 0)
+			return rc;
+		if (h == r->pos) {
+			r->rseq = s;
+			r->rseq_known = true;
+			return 0;
+		}
+		if (h < r->pos)
+			return 0; /* head behind us: peek reports it */
 	}
-	return 0;
 }
 
 static void publish_pos(struct mring *r)
