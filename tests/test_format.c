@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "internal.h"
 
 /* The documented offsets are those of the implementation's layout. */
 _Static_assert(offsetof(struct mring__ctl, ctl_size) == TU_OFF_CTL_SIZE, "");
@@ -617,6 +618,68 @@ static void test_hostile_dynamic(void **state)
 	tu_rm(path);
 }
 
+/*
+ * A copy of a live control block is not a snapshot: its positions move
+ * while it is copied, in whatever order the copy takes. Open and inspect
+ * check a first full copy against head (and tail) from a second copy of
+ * the fixed part taken after it: what a moving ring can show passes, what
+ * no ring can show is still refused.
+ */
+static void test_dynamic_two_copies(void **state)
+{
+	const uint64_t cap = 65536;
+	const size_t len = mring__ctl_size(4);
+	struct mring__ctl *a = calloc(1, len), *b = calloc(1, len);
+	(void)state;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	a->capacity = b->capacity = cap;
+	a->max_consumers = b->max_consumers = 4;
+	a->slots[1].state = MRING__SLOT_DURABLE;
+	strcpy(a->slots[1].name, "d");
+
+	/* A consumer's position, copied after head, went past it. */
+	a->head = 1000;
+	a->slots[1].pos = 1400;
+	b->head = 1400;
+	assert_int_equal(mring__ctl_check_dynamic(a, a), MRING_ECORRUPT);
+	assert_int_equal(mring__ctl_check_dynamic(a, b), 0);
+	b->head = 1399; /* beyond even the later head: damage */
+	assert_int_equal(mring__ctl_check_dynamic(a, b), MRING_ECORRUPT);
+
+	/* tail, copied after head, went past it. */
+	a->slots[1].pos = 1000;
+	a->tail = 1200;
+	b->head = 1300;
+	b->tail = 1200;
+	assert_int_equal(mring__ctl_check_dynamic(a, a), MRING_ECORRUPT);
+	assert_int_equal(mring__ctl_check_dynamic(a, b), 0);
+
+	/* head copied after tail moved on: a gap wider than the ring. */
+	a->head = cap + 5000;
+	a->tail = 4000;
+	a->slots[1].pos = cap + 4500;
+	b->head = cap + 6000;
+	b->tail = 6000;
+	assert_int_equal(mring__ctl_check_dynamic(a, a), MRING_ECORRUPT);
+	assert_int_equal(mring__ctl_check_dynamic(a, b), 0);
+	b->tail = 4000; /* no: the gap was real */
+	assert_int_equal(mring__ctl_check_dynamic(a, b), MRING_ECORRUPT);
+
+	/* synced, copied after head. */
+	a->head = 1000;
+	a->tail = 0;
+	a->synced = 1100;
+	a->slots[1].pos = 0;
+	b->head = 1100;
+	b->tail = 0;
+	assert_int_equal(mring__ctl_check_dynamic(a, a), MRING_ECORRUPT);
+	assert_int_equal(mring__ctl_check_dynamic(a, b), 0);
+	free(a);
+	free(b);
+}
+
 static void test_hostile_truncated(void **state)
 {
 	TU_PATH(path, "trunc");
@@ -772,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_magic_version),
 		cmocka_unit_test(test_hostile_static_fields),
 		cmocka_unit_test(test_hostile_dynamic),
+		cmocka_unit_test(test_dynamic_two_copies),
 		cmocka_unit_test(test_hostile_truncated),
 		cmocka_unit_test(test_hostile_not_a_ring),
 		cmocka_unit_test(test_no_permission),

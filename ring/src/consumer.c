@@ -40,7 +40,21 @@ int mring__seq_at_head(struct mring *r, uint64_t *head, uint64_t *seq)
 				return rc;
 			const struct mring__rec *hd =
 				(const void *)mring__at(r, h);
-			if (mring__rec_valid(r, hd, s - 1))
+			bool prev = mring__rec_valid(r, hd, s - 1);
+			/* Slow here (mapping, preempted) and the producer
+			 * may have lapped and overwritten the header at h:
+			 * the answer would be one too high. Seqlock-style:
+			 * pairs with the tail raised before overwriting. */
+			mring__fence_acquire();
+			uint64_t t = mring__load_relaxed(&r->ctl->tail);
+			if (t > h) {
+				/* (Never past head, unless someone wrote the
+				 * control block who should not.) */
+				if (t > mring__load_acquire(&r->ctl->head))
+					return MRING_ECORRUPT;
+				continue;
+			}
+			if (prev)
 				s--;
 		}
 		*head = h;
@@ -52,22 +66,42 @@ int mring__seq_at_head(struct mring *r, uint64_t *head, uint64_t *seq)
 /*
  * Record number of the record at r->pos, if it can be known now. With the
  * consumer at head, a commit may land between the two reads of head: the
- * record at r->pos then exists, and its header says (try again).
+ * record at r->pos then exists, and its header says (try again). A new
+ * consumer (`fresh`) whose first record is overwritten before it could read
+ * the header moves up to the oldest data still there: it has read nothing,
+ * so nothing is lost to it, and it keeps its count of what it loses later
+ * exact. If the producer keeps overwriting the oldest record as we reach
+ * for it, the consumer starts at head instead.
  */
-static int learn_seq(struct mring *r)
+static int learn_seq(struct mring *r, bool fresh)
 {
-	uint64_t h, s;
+	uint64_t h, s, t;
 	int rc;
 
 	if (!r->records)
 		return 0;
-	if (r->pos == 0) {
-		/* The first record is number 0, even if overwritten since. */
-		r->rseq = 0;
-		r->rseq_known = true;
-		return 0;
-	}
-	for (;;) {
+	for (int tries = 0;; tries++) {
+		t = mring__load_acquire(&r->ctl->tail);
+		if (fresh && t > r->pos && tries >= 3) {
+			/* The oldest record goes as we reach for it: start
+			 * at the newest, whose number is always known. */
+			rc = mring__seq_at_head(r, &h, &s);
+			if (rc < 0)
+				return rc;
+			r->pos = h;
+			r->rseq = s;
+			r->rseq_known = true;
+			return 0;
+		}
+		if (fresh && t > r->pos)
+			r->pos = t;
+		if (r->pos == 0) {
+			/* The first record is number 0, even if overwritten
+			 * since. */
+			r->rseq = 0;
+			r->rseq_known = true;
+			return 0;
+		}
 		h = mring__load_acquire(&r->ctl->head);
 		if (r->pos < h) {
 			rc = mring__window(r, r->pos);
@@ -80,8 +114,12 @@ static int learn_seq(struct mring *r)
 			/* Only trust the header if it was not overwritten
 			 * meanwhile. */
 			mring__fence_acquire();
-			if (ok &&
-			    mring__load_relaxed(&r->ctl->tail) <= r->pos) {
+			if (mring__load_relaxed(&r->ctl->tail) > r->pos) {
+				if (fresh)
+					continue;
+				return 0;
+			}
+			if (ok) {
 				r->rseq = seq;
 				r->rseq_known = true;
 			}
@@ -403,9 +441,10 @@ out:
 		return rc;
 	rc = mring__window_move(r, r->pos);
 	if (rc == 0)
-		rc = learn_seq(r);
-	if (rc == 0 && !resume && r->rseq_known)
-		mring__store_pair(&c->slots[i].pos, r->pos, r->rseq);
+		rc = learn_seq(r, !resume);
+	if (rc == 0 && !resume)
+		mring__store_pair(&c->slots[i].pos, r->pos,
+		                  r->rseq_known ? r->rseq : MRING__SEQ_UNKNOWN);
 	if (rc < 0) {
 		mring__consumer_detach(r);
 		return rc;

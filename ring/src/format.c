@@ -83,19 +83,31 @@ int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
 	return 0;
 }
 
-int mring__ctl_check_dynamic(const struct mring__ctl *c)
+int mring__ctl_check_dynamic(const struct mring__ctl *c,
+                             const struct mring__ctl *later)
 {
-	uint64_t head = mring__load_acquire(&c->head);
-	uint64_t tail = mring__load_acquire(&c->tail);
+	/*
+	 * Copies of a live control block are not snapshots: its positions
+	 * move while the bytes are copied, head (at a lower offset) before
+	 * tail, synced and the slots. But head only grows and every other
+	 * position stays at or below it, and tail only grows: so positions
+	 * from the first copy are held against head from the later one, and
+	 * head from the first against tail from the later one. (A file at
+	 * rest gives equal copies, and the checks of a single snapshot.)
+	 */
+	uint64_t head = mring__load_relaxed(&c->head);
+	uint64_t tail = mring__load_relaxed(&c->tail);
 	uint64_t synced = mring__load_relaxed(&c->synced);
+	uint64_t head2 = mring__load_relaxed(&later->head);
+	uint64_t tail2 = mring__load_relaxed(&later->tail);
 
 	/* Records start 8-aligned: any other position is inside one. */
 	uint64_t misaligned = c->flags & MRING_F_RECORDS ? MRING__REC_ALIGN - 1
 	                                                 : 0;
 
-	if (tail > head || head - tail > c->capacity || synced > head ||
-	    head >= MRING__MAX_CAPACITY * 64 ||
-	    ((head | tail | synced) & misaligned))
+	if (tail > head2 || (head > tail2 && head - tail2 > c->capacity) ||
+	    synced > head2 || head2 >= MRING__MAX_CAPACITY * 64 ||
+	    ((head | tail | synced | head2 | tail2) & misaligned))
 		return MRING_ECORRUPT;
 	for (uint32_t i = 0; i < c->max_consumers; i++) {
 		const struct mring__slot *s = &c->slots[i];
@@ -108,7 +120,7 @@ int mring__ctl_check_dynamic(const struct mring__ctl *c)
 		if (memchr(s->name, '\0', sizeof(s->name)) == NULL)
 			return MRING_ECORRUPT;
 		uint64_t pos = mring__load_relaxed(&s->pos);
-		if (pos > head || (pos & misaligned))
+		if (pos > head2 || (pos & misaligned))
 			return MRING_ECORRUPT;
 	}
 	return 0;

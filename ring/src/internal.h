@@ -151,7 +151,10 @@ uint32_t mring__crc32c(uint32_t crc, const void *buf, size_t len);
 uint64_t mring__overlap(uint32_t max_record, long page);
 int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
                             long page);
-int mring__ctl_check_dynamic(const struct mring__ctl *c);
+/* c: a copy of the whole control block; later: of its fixed part, taken
+ * after c (or c again). */
+int mring__ctl_check_dynamic(const struct mring__ctl *c,
+                             const struct mring__ctl *later);
 uint32_t mring__ctl_checksum(const struct mring__ctl *c);
 uint32_t mring__rec_check(const struct mring__rec *h, const void *payload,
                           bool crc);

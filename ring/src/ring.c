@@ -109,6 +109,22 @@ fail:
 	return rc;
 }
 
+/*
+ * Check the moving part of the control block copied in `c`: against a
+ * second copy of the fixed part, read now (see mring__ctl_check_dynamic).
+ * *head: head from that second copy, at or above every position in `c`.
+ */
+static int check_dynamic(int fd, const struct mring__ctl *c, uint64_t *head)
+{
+	struct mring__ctl later;
+	ssize_t n = pread(fd, &later, sizeof(later), 0);
+
+	if (n != (ssize_t)sizeof(later))
+		return n < 0 ? -errno : MRING_ETRUNCATED;
+	*head = mring__load_relaxed(&later.head);
+	return mring__ctl_check_dynamic(c, &later);
+}
+
 /* Window stride for a handle: asked for, or the file's, clamped. */
 static int window_size(struct mring *r, const struct mring__ctl *c,
                        uint32_t asked)
@@ -136,7 +152,7 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 	struct mring_config def;
 	struct mring__ctl *copy;
 	struct mring *r;
-	uint64_t size;
+	uint64_t size, head;
 	int rc;
 
 	if (!path || !out || (role != MRING_PRODUCER && role != MRING_CONSUMER))
@@ -155,7 +171,7 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 	              &copy, &size);
 	if (rc < 0)
 		goto fail;
-	rc = mring__ctl_check_dynamic(copy);
+	rc = check_dynamic(r->fd, copy, &head);
 	if (rc == 0) {
 		/* Geometry comes from the validated copy, never re-read. */
 		r->flags = copy->flags;
@@ -244,7 +260,7 @@ int mring_inspect(const char *path, struct mring_info *info,
                   struct mring_consumer_info *cons, unsigned ncons)
 {
 	struct mring__ctl *c;
-	uint64_t size;
+	uint64_t size, head;
 	int fd, rc, used = 0;
 
 	if (!path || !info || (ncons && !cons))
@@ -255,7 +271,7 @@ int mring_inspect(const char *path, struct mring_info *info,
 	rc = load_ctl(path, O_RDONLY, true, &fd, &c, &size);
 	if (rc < 0)
 		return rc;
-	rc = mring__ctl_check_dynamic(c);
+	rc = check_dynamic(fd, c, &head);
 	if (rc < 0)
 		goto out;
 	memset(info, 0, sizeof(*info));
@@ -267,7 +283,8 @@ int mring_inspect(const char *path, struct mring_info *info,
 	info->window = c->window;
 	info->max_record = c->max_record;
 	info->max_consumers = c->max_consumers;
-	info->head = mring__load_relaxed(&c->head);
+	/* Read after every position below, so none is beyond it. */
+	info->head = head;
 	info->tail = mring__load_relaxed(&c->tail);
 	info->synced = mring__load_relaxed(&c->synced);
 	info->eof = (int)mring__load_relaxed(&c->eof);
@@ -316,7 +333,7 @@ out:
 int mring_consumer_remove(const char *path, const char *name)
 {
 	struct mring__ctl *copy, *c = NULL;
-	uint64_t size;
+	uint64_t size, head;
 	size_t len = 0;
 	int fd, rc;
 
@@ -325,7 +342,7 @@ int mring_consumer_remove(const char *path, const char *name)
 	rc = load_ctl(path, O_RDWR, false, &fd, &copy, &size);
 	if (rc < 0)
 		return rc;
-	rc = mring__ctl_check_dynamic(copy);
+	rc = check_dynamic(fd, copy, &head);
 	uint32_t nslots = copy->max_consumers;
 	len = round_up(copy->ctl_size, (uint64_t)mring__os_page_size());
 	free(copy);
