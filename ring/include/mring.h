@@ -185,7 +185,14 @@ enum mring_reclaim {
 	                          * a hole needs memory (SIGBUS if full) */
 };
 
-/* Where a consumer that has no stored position starts. */
+/*
+ * Where a consumer that has no stored position starts. In a ring of
+ * records, records overwritten while mring_open() runs are not counted as
+ * lost: the consumer moves up to the oldest record still there, or to the
+ * newest if the producer keeps overwriting the oldest as it reaches for
+ * it. (It must know the number of its first record to count later losses
+ * in records.) In byte mode the first mring_peek() reports the loss.
+ */
 enum mring_start {
 	MRING_START_OLDEST = 0, /* oldest data still in the ring */
 	MRING_START_NEWEST = 1, /* only data produced from now on */
