@@ -752,7 +752,7 @@ int tt_drain(struct tt_rig *rig, char *why, size_t n)
 	struct mring_consumer_info ci[TT_MAX_WORKERS * 2];
 	struct mring_info in;
 	struct mring_stats st;
-	struct tt_note pn = note_get(&rig->sh[0]);
+	struct tt_note pn;
 	struct mring *p;
 	int rc, bad = 0;
 
@@ -760,6 +760,8 @@ int tt_drain(struct tt_rig *rig, char *why, size_t n)
 		bad += tt_kill(rig, w, why, n);
 	if (bad)
 		return -1;
+	/* Only now: a producer still running commits past what it noted. */
+	pn = note_get(&rig->sh[0]);
 	rc = mring_open(rig->cfg.path, MRING_PRODUCER, NULL, &p);
 	if (rc < 0)
 		return why_fail(why, n, "drain: producer open: %s",
