@@ -356,6 +356,13 @@ MRING_API int mring_sync(struct mring *r);
  * something impossible, e.g. head behind this consumer), MRING_ETRUNCATED
  * (the file was truncated; seen when a window is mapped).
  *
+ * MRING_ECORRUPT does not move the consumer: every later call returns it
+ * again, and a durable consumer keeps its position across reopens, so no
+ * data is skipped behind the application's back. `mring check` shows the
+ * damage. To go on, an observer reopens with MRING_START_NEWEST; a durable
+ * consumer is removed (mring_consumer_remove, `mring consumer rm`) and
+ * opened again with MRING_START_NEWEST. The records in between are lost.
+ *
  * In overwrite mode the producer may overwrite data while you read it
  * through the pointer; mring_release() then reports MRING_ELAPPED, and
  * what you read must be discarded. Copy first, then release, then use the
