@@ -124,7 +124,7 @@ static void test_damaged_record_stops_reader(void **state)
 	struct mring_config named = quiet, newest = quiet;
 	struct mring_stats st;
 	struct mring_info in;
-	struct mring *c, *o, *p;
+	struct mring *c, *o;
 	uint8_t buf[100];
 
 	(void)state;
@@ -158,12 +158,7 @@ static void test_damaged_record_stops_reader(void **state)
 	named.start = MRING_START_NEWEST;
 	assert_rc(mring_open(path, MRING_CONSUMER, &named, &c), 0);
 	assert_rc(mring_open(path, MRING_CONSUMER, &newest, &o), 0);
-	assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &p), 0);
-	for (uint64_t k = 5; k < 8; k++) {
-		tu_rec_fill(buf, k, 20);
-		assert_rc(mring_write(p, buf, 20, 0), 20);
-	}
-	mring_close(p);
+	make_records_more(path, 5, 8);
 	for (uint64_t k = 5; k < 8; k++) {
 		assert_rc(mring_read(c, buf, sizeof(buf), 0), 20);
 		assert_int_equal(tu_rec_seq(buf), k);
