@@ -201,6 +201,18 @@ enum mring_start {
 #define MRING_NAME_MAX 31 /* longest consumer name, bytes */
 
 /*
+ * Progress of a long operation inside a call, reported through
+ * mring_config.progress: today the producer's recovery in mring_open(),
+ * which reads up to a capacity of data after a power cut (minutes for a
+ * ring of hundreds of GB).
+ */
+struct mring_progress {
+	const char *what; /* "recover": checking records after a crash */
+	uint64_t done;    /* bytes done so far */
+	uint64_t total;   /* bytes to do at most (done may stop short) */
+};
+
+/*
  * Creation and open parameters. An all-zero struct means "defaults", and
  * so does mring_config_init(): it writes out the fixed defaults and leaves
  * window and max_record 0, which means "fitted to the ring".
@@ -239,7 +251,12 @@ struct mring_config {
 	/* Open, with MRING_F_NUMA_NODE: node for the maintenance thread
 	 * and the pages it pre-faults. Without it: the opener's node. */
 	int numa_node;
-	uint32_t reserved_[8]; /* zero */
+	/* Open: called from the opening thread during a long operation
+	 * (struct mring_progress), at most every 64 MiB of work and once at
+	 * its end; NULL = silent. It must not call into this handle. */
+	void (*progress)(const struct mring_progress *p, void *arg);
+	void *progress_arg; /* passed to progress */
+	uint32_t reserved_[4]; /* zero */
 };
 
 /* Fill *cfg with the defaults (behaves as an all-zero struct). */
@@ -423,7 +440,9 @@ struct mring_stats {
 	int reclaim;              /* enum mring_reclaim in effect */
 	int numa_node;            /* node of the maintenance thread, -1 */
 	int reserved_i_;
-	uint64_t reserved_[16];
+	/* Producer: bytes of the ring read by recovery in mring_open(). */
+	uint64_t recovery_scanned;
+	uint64_t reserved_[15];
 };
 
 /* Fill *st for this handle. Any role. Returns 0. */

@@ -177,6 +177,12 @@ void mring__rescan(struct mring *r);
 /* Raise the shared tail to at least t (it only grows). */
 void mring__tail_raise(struct mring__ctl *c, uint64_t t);
 
+/* recover.c: bring head, head_seq (*head, *seq in and out), tail and the
+ * consumer slots back to what can be trusted; `same`: the page cache the
+ * last producer wrote into is still the one behind the file. */
+int mring__recover(struct mring *r, bool same, bool clean, uint64_t *head,
+                   uint64_t *seq);
+
 /* maint.c */
 /* Will mring__maint_start start a thread for this config? */
 bool mring__maint_wanted(const struct mring_config *cfg);
