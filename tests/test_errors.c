@@ -104,7 +104,10 @@ static void test_config_init(void **state)
 	assert_int_equal(c.start, MRING_START_OLDEST);
 	assert_int_equal(c.mode, 0600);
 	assert_true(c.window == 0 || c.window == (64u << 20));
-	for (int i = 0; i < 8; i++)
+	assert_null(c.progress);
+	assert_null(c.progress_arg);
+	for (size_t i = 0; i < sizeof(c.reserved_) / sizeof(c.reserved_[0]);
+	     i++)
 		assert_int_equal(c.reserved_[i], 0);
 }
 
