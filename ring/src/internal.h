@@ -37,6 +37,8 @@ struct mring__pool {
 	bool huge;     /* advise MADV_HUGEPAGE on every window */
 	int cur;       /* slot the owner uses, -1 none */
 	int pin;       /* slot the maintenance thread uses, -1 none */
+	int hold;      /* slot kept mapped for a consumer's peek, -1 none
+	                * (handles without a thread only: a victim is left) */
 	unsigned next; /* round-robin victim */
 	struct {
 		uint64_t off; /* data-region offset of byte 0 */
@@ -66,8 +68,10 @@ struct mring__maint;
 
 struct mring {
 	int fd;
-	int role;
-	unsigned flags; /* stored flags of the ring */
+	int role;    /* 0 in a child after fork() */
+	bool forked; /* inherited through fork(): unusable */
+	struct mring *fork_next, *fork_prev; /* list of open handles */
+	unsigned flags;                      /* stored flags of the ring */
 	bool records;
 	bool overwrite;
 	bool crc;
@@ -119,6 +123,12 @@ struct mring {
 };
 
 /* ---- shared helpers ---------------------------------------------------- */
+
+/* What a call of the wrong role gets: MRING_EFORKED in a forked child. */
+static inline int mring__role_error(const struct mring *r)
+{
+	return r->forked ? MRING_EFORKED : MRING_EROLE;
+}
 
 int mring__window_move(struct mring *r, uint64_t pos);
 
@@ -184,9 +194,14 @@ int mring__recover(struct mring *r, bool same, bool clean, uint64_t *head,
                    uint64_t *seq);
 
 /* maint.c */
-/* Will mring__maint_start start a thread for this config? */
+/* Will mring__maint_create start a thread for this config? */
 bool mring__maint_wanted(const struct mring_config *cfg);
-int mring__maint_start(struct mring *r, const struct mring_config *cfg);
+/* Refuse a config the thread cannot run with (-EINVAL); no side effect. */
+int mring__maint_check(const struct mring *r, const struct mring_config *cfg);
+/* Create the thread, held at its start until mring__maint_go(). */
+int mring__maint_create(struct mring *r, const struct mring_config *cfg);
+/* The producer published r->head: the thread starts preparing from it. */
+void mring__maint_go(struct mring *r);
 void mring__maint_stop(struct mring *r);
 /* Producer may write below this (UINT64_MAX without a thread). */
 uint64_t mring__maint_ready(struct mring *r);
@@ -195,6 +210,8 @@ void mring__maint_kick(struct mring *r, uint64_t end);
 /* Error that keeps the thread from preparing more (e.g. -ENOSPC), or 0. */
 int mring__maint_error(struct mring *r);
 void mring__maint_stats(struct mring *r, struct mring_stats *st);
+/* In a forked child: free the copy of the thread's state, touch nothing. */
+void mring__maint_forget(struct mring *r);
 
 /* consumer.c */
 int mring__consumer_attach(struct mring *r, const struct mring_config *cfg);

@@ -22,6 +22,7 @@
 #include <linux/falloc.h>
 #include <linux/magic.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,6 +49,7 @@ struct mring__maint {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, kicked; /* under mu */
+	bool go;           /* under mu: the producer published its head */
 
 	mring_atomic_u64 ready; /* producer may write below */
 	mring_atomic_u64 want;  /* producer waits to write below */
@@ -65,6 +67,7 @@ struct mring__maint {
 	uint64_t written; /* write-back started below this */
 	uint64_t dropped; /* cache dropped below this */
 	uint32_t waits_seen;
+	uint32_t gen_seen; /* cons_gen when `cons` was computed */
 
 	mring_atomic_u64 producer_waits; /* producer found ready too low */
 	mring_atomic_u64 reclaim_ops, reclaimed, writeback_ops, drop_ops;
@@ -257,13 +260,27 @@ static int reap(struct mring__maint *m, unsigned *bad_at)
 	return bad;
 }
 
+/* Slowest durable consumer now; notes the cons_gen it goes with. */
+static uint64_t consumers(struct mring__maint *m)
+{
+	struct mring *r = m->r;
+
+	if (r->overwrite)
+		return UINT64_MAX;
+	/* Pairs with the seq_cst increment of a consumer that filled its
+	 * slot (claim() in consumer.c): seeing the count, we see the slot. */
+	m->gen_seen = mring__load_acquire(&r->ctl->cons_gen);
+	return min_durable(r);
+}
+
 /*
  * Ahead of the writer, first discard the previous lap's data under chunks
  * up to `gap` beyond `target`: raise `tail` past it, then zero-range,
- * punch or drop it. Returns how many discards were queued.
+ * punch or drop it. *cons: the slowest durable consumer, updated if one
+ * joined meanwhile. Returns how many discards were queued.
  */
 static unsigned discard_ahead(struct mring__maint *m, uint64_t target,
-                              uint64_t cons)
+                              uint64_t *cons)
 {
 	struct mring *r = m->r;
 	uint64_t c = m->chunk;
@@ -279,7 +296,7 @@ static unsigned discard_ahead(struct mring__maint *m, uint64_t target,
 		if (z < r->cap)
 			continue; /* first lap: nothing there */
 		/* A durable consumer has yet to read it: later. */
-		if (z + c - r->cap > cons)
+		if (z + c - r->cap > *cons)
 			break;
 		uint64_t t = boundary(r, z + c - r->cap);
 		if (t == UINT64_MAX)
@@ -290,7 +307,26 @@ static unsigned discard_ahead(struct mring__maint *m, uint64_t target,
 		 * tail after reading.
 		 */
 		mring__tail_raise(r->ctl, t);
+		/*
+		 * A durable consumer may have joined since `cons` was
+		 * taken, at the old tail, below this chunk: it never looks
+		 * at tail again (back-pressure), so the data must stay.
+		 * Store-buffer handshake with claim() in consumer.c: "store
+		 * tail; full fence; load cons_gen" here, "bump cons_gen
+		 * (seq_cst); load tail" there. Either it sees our tail and
+		 * starts above the chunk, or we see it here and keep the
+		 * chunk (tail above a durable consumer is harmless: it reads
+		 * what is still there).
+		 */
 		mring__fence_seqcst();
+		MRING__CHAOS();
+		if (!r->overwrite &&
+		    mring__load_relaxed(&r->ctl->cons_gen) != m->gen_seen) {
+			*cons = consumers(m);
+			if (z + c - r->cap > *cons)
+				break;
+		}
+		MRING__CHAOS();
 		if (m->policy == MRING_RECLAIM_CACHE)
 			mring__aio_add(&m->aio, MRING__AIO_FADVISE, r->fd,
 			               POSIX_FADV_DONTNEED, NULL,
@@ -314,7 +350,7 @@ static unsigned discard_ahead(struct mring__maint *m, uint64_t target,
  * ready, or a negative error from pre-faulting.
  */
 static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
-                   uint64_t cons)
+                   uint64_t *cons)
 {
 	struct mring *r = m->r;
 	uint64_t c = m->chunk;
@@ -369,7 +405,12 @@ static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
 	 */
 	if (m->resident && b >= m->start + r->cap)
 		b = UINT64_MAX;
-	/* Pairs with the producer's acquire load in mring__maint_ready. */
+	MRING__CHAOS();
+	/*
+	 * Pairs with the producer's acquire load in mring__maint_ready; the
+	 * wake-up fences before it looks for a sleeping producer (the
+	 * store-buffer handshake with mring__wait(), CONCURRENCY.md).
+	 */
 	mring__store_release(&m->ready, b);
 	mring__wake(&r->ctl->space_futex);
 	return n;
@@ -425,6 +466,11 @@ static void *run(void *arg)
 		numa_set_preferred(m->node);
 	}
 #endif
+	/* Wait until the producer has published where it stands. */
+	pthread_mutex_lock(&m->mu);
+	while (!m->go && !m->stop)
+		pthread_cond_wait(&m->cv, &m->mu);
+	pthread_mutex_unlock(&m->mu);
 	for (;;) {
 		pthread_mutex_lock(&m->mu);
 		bool stop = m->stop;
@@ -451,13 +497,13 @@ static void *run(void *arg)
 		uint64_t want = mring__load_relaxed(&m->want);
 		if (want > target)
 			target = want;
-		uint64_t cons = r->overwrite ? UINT64_MAX : min_durable(r);
+		uint64_t cons = consumers(m);
 		if (cons != UINT64_MAX && cons + r->cap < target)
 			target = cons + r->cap;
 		target = (target + m->chunk - 1) & ~(m->chunk - 1);
 		int rc = 0;
 		if (ready < target) {
-			rc = prepare(m, head, target, cons);
+			rc = prepare(m, head, target, &cons);
 			mring__store_release(&m->err,
 			                     (uint32_t)(rc < 0 ? -rc : 0));
 			if (rc < 0)
@@ -517,16 +563,44 @@ bool mring__maint_wanted(const struct mring_config *cfg)
 	       !mring__env_set("MRING_NO_PREFETCH");
 }
 
-int mring__maint_start(struct mring *r, const struct mring_config *cfg)
+/* The NUMA node the thread runs on: -1 none, -2 a bad configured one. */
+static int numa_node(const struct mring_config *cfg)
 {
-	struct mring__maint *m;
-	int rc;
+	int node = -1;
 
+#ifdef MRING_HAVE_LIBNUMA
+	if (numa_available() >= 0) {
+		node = (cfg->flags & MRING_F_NUMA_NODE)
+		               ? cfg->numa_node
+		               : numa_node_of_cpu(sched_getcpu());
+		if (node < 0 || node > numa_max_node())
+			node = (cfg->flags & MRING_F_NUMA_NODE) ? -2 : 0;
+	}
+#else
+	(void)cfg;
+#endif
+	return node;
+}
+
+int mring__maint_check(const struct mring *r, const struct mring_config *cfg)
+{
+	(void)r;
 	if (!mring__maint_wanted(cfg))
 		return 0;
 	if (cfg->reclaim < MRING_RECLAIM_AUTO ||
 	    cfg->reclaim > MRING_RECLAIM_PUNCH)
 		return -EINVAL;
+	return numa_node(cfg) == -2 ? -EINVAL : 0;
+}
+
+int mring__maint_create(struct mring *r, const struct mring_config *cfg)
+{
+	struct mring__maint *m;
+	sigset_t all, old;
+	int rc;
+
+	if (!mring__maint_wanted(cfg))
+		return 0;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -576,30 +650,8 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	m->dist = 4 * m->chunk;
 	if (m->dist > max_dist(m))
 		m->dist = max_dist(m);
-	m->node = -1;
-#ifdef MRING_HAVE_LIBNUMA
-	if (numa_available() >= 0) {
-		m->node = (cfg->flags & MRING_F_NUMA_NODE)
-		                  ? cfg->numa_node
-		                  : numa_node_of_cpu(sched_getcpu());
-		if (m->node < 0 || m->node > numa_max_node())
-			m->node = (cfg->flags & MRING_F_NUMA_NODE) ? -2 : 0;
-	}
-	if (m->node == -2) {
-		free(r->bounds);
-		r->bounds = NULL;
-		free(m);
-		return -EINVAL;
-	}
-#endif
-	/* Start where the producer stands: nothing there is prepared. */
-	uint64_t head = r->head & ~(m->chunk - 1);
-	mring__store_relaxed(&m->ready, head);
-	m->start = head;
+	m->node = numa_node(cfg);
 	m->resident = m->policy == MRING_RECLAIM_NONE && m->budget >= r->cap;
-	m->written = head;
-	m->dropped = head;
-	m->discarded = head;
 	/*
 	 * Plain system calls by default: on the 2-vCPU machine we measure on,
 	 * io_uring's worker threads pre-faulting in parallel halved the
@@ -612,12 +664,19 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	mring__aio_init(&m->aio, uring);
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
-	r->maint = m;
+	/*
+	 * The thread takes no signal: the application's handlers run on its
+	 * own threads (one that closed the ring from a handler on this one
+	 * would join itself). It inherits the mask it is created with.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&m->thr, NULL, run, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc) {
-		r->inline_pf = true;
-		r->maint = NULL;
 		mring__aio_fini(&m->aio);
+		pthread_mutex_destroy(&m->mu);
+		pthread_cond_destroy(&m->cv);
 		free(r->bounds);
 		r->bounds = NULL;
 		free(m);
@@ -625,8 +684,28 @@ int mring__maint_start(struct mring *r, const struct mring_config *cfg)
 	}
 	/* Tools (top -H, /proc/PID/task) show what it is. */
 	pthread_setname_np(m->thr, "mring-maint");
-	/* The producer stopped pre-faulting at attach (mring__maint_wanted). */
+	r->maint = m;
 	return 0;
+}
+
+void mring__maint_go(struct mring *r)
+{
+	struct mring__maint *m = r->maint;
+
+	if (!m)
+		return;
+	/* Start where the producer stands: nothing there is prepared. The
+	 * mutex hands these to the thread. */
+	uint64_t head = r->head & ~(m->chunk - 1);
+	pthread_mutex_lock(&m->mu);
+	mring__store_relaxed(&m->ready, head);
+	m->start = head;
+	m->written = head;
+	m->dropped = head;
+	m->discarded = head;
+	m->go = true;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
 }
 
 void mring__maint_stop(struct mring *r)
@@ -648,6 +727,15 @@ void mring__maint_stop(struct mring *r)
 	free(r->bounds);
 	r->bounds = NULL;
 	free(m);
+}
+
+void mring__maint_forget(struct mring *r)
+{
+	/* The thread, its io_uring and its locks stayed with the parent. */
+	free(r->maint);
+	r->maint = NULL;
+	free(r->bounds);
+	r->bounds = NULL;
 }
 
 void mring__maint_stats(struct mring *r, struct mring_stats *st)
