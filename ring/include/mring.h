@@ -18,7 +18,11 @@
  *   guarded by such a lock.
  * - A handle (struct mring *) is used by one thread at a time. Different
  *   handles, in the same or other processes, are independent. Handles are
- *   not inherited across fork(): open the ring again in the child.
+ *   not inherited across fork(): in the child, the ring's mappings are
+ *   gone and its descriptor closed (so a child that outlives its parent
+ *   holds no lock of the parent's), every call on the inherited handle
+ *   returns MRING_EFORKED, and mring_close() only frees its memory. Open
+ *   the ring again in the child.
  * - mring_reserve/mring_commit (producer) and mring_peek/mring_release
  *   (consumer) make no system call, take no lock and allocate nothing in
  *   the common case. They enter the kernel only to change window (at most
@@ -126,7 +130,9 @@ extern "C" {
 	X(EOWNER, -1011,                                                      \
 	  "ring file belongs to another user (see MRING_F_ANY_OWNER)")        \
 	X(EREMOVED, -1012,                                                    \
-	  "ring file was removed or replaced since it was opened")
+	  "ring file was removed or replaced since it was opened")            \
+	X(EFORKED, -1013,                                                     \
+	  "handle was opened before fork(); open the ring again in the child")
 
 enum {
 #define MRING__ENUM(name, val, msg) MRING_##name = (val),
@@ -255,7 +261,7 @@ struct mring_config {
 	 * (struct mring_progress), at most every 64 MiB of work and once at
 	 * its end; NULL = silent. It must not call into this handle. */
 	void (*progress)(const struct mring_progress *p, void *arg);
-	void *progress_arg; /* passed to progress */
+	void *progress_arg;    /* passed to progress */
 	uint32_t reserved_[4]; /* zero */
 };
 

@@ -155,9 +155,9 @@ static void publish_pos(struct mring *r)
 	                  r->rseq_known ? r->rseq : MRING__SEQ_UNKNOWN);
 	if (may_lap(r))
 		return; /* nobody waits on observers */
+	MRING__CHAOS();
 	/* Pairs with the producer's rescan, and its sleep in mring__wait:
 	 * store pos; full fence; load the sleeper bit (in mring__wake). */
-	mring__fence_seqcst();
 	mring__wake(&r->ctl->space_futex);
 }
 
@@ -215,7 +215,7 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 	int rc;
 
 	if (mring__unlikely(r->role != MRING_CONSUMER))
-		return MRING_EROLE;
+		return mring__role_error(r);
 	for (;;) {
 		uint64_t head = r->seen_head;
 		if (head <= r->pos) {
@@ -290,7 +290,7 @@ int mring_release(struct mring *r, size_t len)
 	size_t adv = len;
 
 	if (mring__unlikely(r->role != MRING_CONSUMER))
-		return MRING_EROLE;
+		return mring__role_error(r);
 	if (r->records) {
 		if (!r->peeked)
 			return -EINVAL;
@@ -380,20 +380,34 @@ static void claim(struct mring *r, int i, const char *name, int start)
 	mring__store_pair(&s->pos, p, MRING__SEQ_UNKNOWN);
 	mring__store_release(&s->state,
 	                     name ? MRING__SLOT_DURABLE : MRING__SLOT_OBSERVER);
+	MRING__CHAOS();
 	/*
-	 * Pairs with the producer's "store tail; seq_cst fence; load gen"
-	 * in advance_tail: if it raised tail past p before seeing us, we
-	 * see that here and move up.
+	 * Store-buffer handshake with whoever raises tail and then destroys
+	 * data below it: the producer's advance_tail() and the maintenance
+	 * thread's discard_ahead() both "store tail; full fence; load
+	 * cons_gen". Here: bump cons_gen; full fence; load tail. If one of
+	 * them raised tail past p before seeing us, we see that here and
+	 * move up; otherwise it sees us and keeps our data.
 	 */
-	atomic_fetch_add_explicit(&c->cons_gen, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&c->cons_gen, 1, memory_order_relaxed);
+	mring__fence_seqcst();
+	MRING__CHAOS();
+	bool moved = false;
 	for (;;) {
-		uint64_t t = mring__load_seqcst(&c->tail);
+		uint64_t t = mring__load_relaxed(&c->tail);
 		if (t <= p)
 			break;
 		p = t;
 		mring__store_seqcst(&s->pos, p);
+		moved = true;
 	}
 	r->pos = p;
+	/*
+	 * A producer may be asleep on the position we held a moment ago (it
+	 * rescanned after we bumped cons_gen): tell it we moved up.
+	 */
+	if (moved && name)
+		mring__wake(&c->space_futex);
 }
 
 int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
@@ -446,6 +460,10 @@ out:
 		mring__store_pair(&c->slots[i].pos, r->pos,
 		                  r->rseq_known ? r->rseq : MRING__SEQ_UNKNOWN);
 	if (rc < 0) {
+		/* A failed open leaves nothing behind: a durable slot claimed
+		 * here would hold the producer back for ever. */
+		if (!resume)
+			r->durable = false;
 		mring__consumer_detach(r);
 		return rc;
 	}
@@ -459,12 +477,21 @@ void mring__consumer_detach(struct mring *r)
 	struct mring__ctl *c = r->ctl;
 	struct mring__slot *s = &c->slots[r->slot];
 
-	if (!r->durable) {
-		(void)mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
-		mring__store_release(&s->state, MRING__SLOT_FREE);
-		atomic_fetch_add_explicit(&c->cons_gen, 1,
-		                          memory_order_seq_cst);
-		mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
+	if (r->durable) {
+		mring__os_unlock(r->fd, slot_lock(r->slot));
+		return;
 	}
+	/*
+	 * Under the registry lock, let go of the slot's lock before it reads
+	 * FREE: whoever finds it FREE (find_slot, under the same lock) can
+	 * then take its lock at once, never -EBUSY.
+	 */
+	(void)mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
 	mring__os_unlock(r->fd, slot_lock(r->slot));
+	mring__store_release(&s->state, MRING__SLOT_FREE);
+	atomic_fetch_add_explicit(&c->cons_gen, 1, memory_order_seq_cst);
+	mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
+	/* A producer may be asleep on this slot (it was durable until a
+	 * failed open gave it up). */
+	mring__wake(&c->space_futex);
 }

@@ -55,6 +55,10 @@ int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
 {
 	if (memcmp(c->magic, MRING__MAGIC, 8) != 0)
 		return MRING_EBADMAGIC;
+	/* Written on a machine of the other byte order: every field below
+	 * reads swapped, the version first. Say what is wrong. */
+	if (c->endian == __builtin_bswap32(MRING__ENDIAN))
+		return MRING_EGEOMETRY;
 	if (c->version != MRING_FORMAT_VERSION)
 		return MRING_EVERSION;
 	if (c->checksum != mring__ctl_checksum(c))

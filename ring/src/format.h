@@ -94,7 +94,9 @@ struct mring__ctl {
 	uint64_t prod_ino;
 	uint64_t prod_mnt;
 	uint32_t prod_ident; /* MRING__IDENT_* bits; 0: unknown */
-	uint8_t rare_reserved1[28];
+	uint32_t rare_reserved1a;
+	uint64_t prod_mntns; /* mount namespace of prod_mnt */
+	uint8_t rare_reserved1[16];
 
 	uint8_t reserved[MRING__SLOTS_OFFSET - 448];
 	struct mring__slot slots[];
@@ -107,6 +109,7 @@ _Static_assert(offsetof(struct mring__ctl, space_futex) == 256, "layout");
 _Static_assert(offsetof(struct mring__ctl, synced) == 320, "layout");
 _Static_assert(offsetof(struct mring__ctl, prod_dev) == 392, "layout");
 _Static_assert(offsetof(struct mring__ctl, prod_ident) == 416, "layout");
+_Static_assert(offsetof(struct mring__ctl, prod_mntns) == 424, "layout");
 _Static_assert(offsetof(struct mring__ctl, reserved) == 448, "layout");
 _Static_assert(offsetof(struct mring__ctl, slots) == MRING__SLOTS_OFFSET,
                "layout");

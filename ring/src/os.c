@@ -62,6 +62,8 @@ int mring__os_map_fixed(uint8_t *addr, size_t len, int prot, int fd,
 
 	if (p == MAP_FAILED)
 		return -errno;
+	/* Not inherited by fork(): see mring__os_map_ctl. */
+	(void)madvise(p, len, MADV_DONTFORK);
 	return 0;
 }
 
@@ -197,6 +199,12 @@ int mring__os_map_ctl(int fd, size_t len, int prot, void **addr)
 
 	if (p == MAP_FAILED)
 		return -errno;
+	/*
+	 * A mapping holds the open file description, and with it the
+	 * producer's or a consumer's lock: a child forked without exec must
+	 * not keep the lock alive after its parent died (ring.c, "fork").
+	 */
+	(void)madvise(p, len, MADV_DONTFORK);
 	*addr = p;
 	return 0;
 }
@@ -207,14 +215,14 @@ void mring__os_unmap(void *addr, size_t len)
 		munmap(addr, len);
 }
 
-static int ofd_lock(int fd, int cmd, short type, uint64_t byte,
-                    struct flock *out)
+static int ofd_lock_range(int fd, int cmd, short type, uint64_t byte,
+                          uint64_t len, struct flock *out)
 {
 	struct flock fl = {
 		.l_type = type,
 		.l_whence = SEEK_SET,
 		.l_start = (off_t)byte,
-		.l_len = 1,
+		.l_len = (off_t)len,
 	};
 
 	for (;;) {
@@ -226,6 +234,12 @@ static int ofd_lock(int fd, int cmd, short type, uint64_t byte,
 	if (out)
 		*out = fl;
 	return 0;
+}
+
+static int ofd_lock(int fd, int cmd, short type, uint64_t byte,
+                    struct flock *out)
+{
+	return ofd_lock_range(fd, cmd, type, byte, 1, out);
 }
 
 int mring__os_lock(int fd, uint64_t byte, int wait)
@@ -245,8 +259,13 @@ void mring__os_unlock(int fd, uint64_t byte)
 
 int mring__os_lock_held(int fd, uint64_t byte)
 {
+	return mring__os_lock_held_range(fd, byte, 1);
+}
+
+int mring__os_lock_held_range(int fd, uint64_t byte, uint64_t len)
+{
 	struct flock fl = {0};
-	int rc = ofd_lock(fd, F_OFD_GETLK, F_WRLCK, byte, &fl);
+	int rc = ofd_lock_range(fd, F_OFD_GETLK, F_WRLCK, byte, len, &fl);
 
 	if (rc < 0)
 		return rc;
@@ -405,11 +424,16 @@ void mring__os_file_ident(int fd, struct mring__os_ident *id)
 	struct stat st;
 
 	memset(id, 0, sizeof(*id));
+	/* The mount namespace: mount ids of two namespaces are unrelated. */
+	if (stat("/proc/self/ns/mnt", &st) == 0) {
+		id->mntns = (uint64_t)st.st_ino;
+		id->known |= MRING__IDENT_MNTNS;
+	}
 	if (statx(fd, "", AT_EMPTY_PATH,
 	          STATX_INO | STATX_MNT_ID | STATX_MNT_ID_UNIQUE, &sx) == 0) {
 		id->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
 		id->ino = sx.stx_ino;
-		id->known = MRING__IDENT_INODE;
+		id->known |= MRING__IDENT_INODE;
 		/* A kernel sets one of the two mount-id bits, at most. */
 		if (sx.stx_mask & STATX_MNT_ID_UNIQUE) {
 			id->mnt = sx.stx_mnt_id;
@@ -424,6 +448,6 @@ void mring__os_file_ident(int fd, struct mring__os_ident *id)
 	if (fstat(fd, &st) == 0) {
 		id->dev = (uint64_t)st.st_dev;
 		id->ino = (uint64_t)st.st_ino;
-		id->known = MRING__IDENT_INODE;
+		id->known |= MRING__IDENT_INODE;
 	}
 }

@@ -53,6 +53,8 @@ int mring__os_lock(int fd, uint64_t byte, int wait);
 void mring__os_unlock(int fd, uint64_t byte);
 /* 1 if another open file holds a lock on `byte`, 0 if not, or -errno. */
 int mring__os_lock_held(int fd, uint64_t byte);
+/* The same for any byte of [byte, byte + len). */
+int mring__os_lock_held_range(int fd, uint64_t byte, uint64_t len);
 
 /* Minor and major page faults of the calling thread. */
 int mring__os_thread_faults(int64_t *minor, int64_t *major);
@@ -81,13 +83,15 @@ void mring__os_boot_id(char *buf, size_t len);
 #define MRING__IDENT_INODE 1u      /* dev and ino */
 #define MRING__IDENT_MNT 2u        /* mnt: a mount id that may be reused */
 #define MRING__IDENT_MNT_UNIQUE 4u /* mnt: never reused in a boot (6.8) */
+#define MRING__IDENT_MNTNS 8u      /* mntns: the mount namespace */
 
 /*
- * Where the page cache of an open file lives: its device and inode, and
- * the mount it was opened through. `known` says which fields are set.
+ * Where the page cache of an open file lives: its device and inode, the
+ * mount it was opened through and the mount namespace that mount id is
+ * valid in. `known` says which fields are set.
  */
 struct mring__os_ident {
-	uint64_t dev, ino, mnt;
+	uint64_t dev, ino, mnt, mntns;
 	uint32_t known;
 };
 void mring__os_file_ident(int fd, struct mring__os_ident *id);

@@ -222,7 +222,7 @@ static int reserve(struct mring *r, size_t len, void **ptr, int64_t deadline,
                    bool nowait)
 {
 	if (mring__unlikely(r->role != MRING_PRODUCER))
-		return MRING_EROLE;
+		return mring__role_error(r);
 	if (mring__unlikely(len - 1 >= r->max_record))
 		return -EMSGSIZE;
 
@@ -264,7 +264,7 @@ int mring_commit(struct mring *r, size_t len)
 	uint64_t adv = len;
 
 	if (mring__unlikely(r->role != MRING_PRODUCER))
-		return MRING_EROLE;
+		return mring__role_error(r);
 	if (mring__unlikely(len > r->resv))
 		return -EINVAL;
 	r->resv = 0;
@@ -276,20 +276,28 @@ int mring_commit(struct mring *r, size_t len)
 		h.check = mring__rec_check(&h, at + MRING__REC_HDR, r->crc);
 		memcpy(at, &h, sizeof(h));
 		adv = mring__rec_size(len);
-		/* Written before head: recovery relies on that order. */
-		mring__store_relaxed(&r->ctl->head_seq, ++r->seq);
+		/*
+		 * Written before head: recovery relies on that order. A
+		 * release store, so that it is also seen after the previous
+		 * commit's head (mring__seq_at_head counts on "head_seq is S
+		 * or S + 1"): a plain store after that release store of head
+		 * may become visible first on arm64.
+		 */
+		mring__store_release(&r->ctl->head_seq, ++r->seq);
 		if (r->bounds &&
 		    mring__unlikely((r->head >> r->cshift) !=
 		                    ((r->head + adv) >> r->cshift)))
 			note_bounds(r, r->head, r->head + adv);
 	}
 	r->head += adv;
+	MRING__CHAOS();
 	/*
-	 * Publish. Pairs with the consumers' acquire loads of head (the data
-	 * is visible once head is) and, being seq_cst, with the fetch_or of a
-	 * consumer going to sleep in mring__wait.
+	 * Publish. Pairs with the consumers' acquire loads of head: the data
+	 * and header are visible once head is. mring__wake() then fences and
+	 * looks for a sleeping consumer (the store-buffer handshake with
+	 * mring__wait()).
 	 */
-	mring__store_seqcst(&r->ctl->head, r->head);
+	mring__store_release(&r->ctl->head, r->head);
 	mring__wake(&r->ctl->data_futex);
 	r->st.bytes_produced += len;
 	r->st.records_produced++;
@@ -306,7 +314,7 @@ ssize_t mring_write(struct mring *r, const void *buf, size_t len,
 	int rc;
 
 	if (r->role != MRING_PRODUCER)
-		return MRING_EROLE;
+		return mring__role_error(r);
 	if (len == 0)
 		return r->records ? -EMSGSIZE : 0;
 	if (r->records) {
@@ -338,6 +346,8 @@ int mring_sync(struct mring *r)
 	struct stat sb;
 	int rc;
 
+	if (r->forked)
+		return MRING_EFORKED;
 	/*
 	 * Durable means "found again at the ring's path": a file that lost
 	 * its last name (removed, or replaced by a rename) or its data
@@ -354,7 +364,14 @@ int mring_sync(struct mring *r)
 		head = r->head;
 		seq = r->seq;
 	} else if (r->records) {
+		/*
+		 * Reading the header at head may map other windows: keep the
+		 * one under the caller's peeked record (mring_peek() promises
+		 * the pointer until the next peek, release or close).
+		 */
+		r->pool.hold = r->pool.cur;
 		rc = mring__seq_at_head(r, &head, &seq);
+		r->pool.hold = -1;
 		if (rc < 0)
 			return rc;
 	} else {
@@ -392,11 +409,21 @@ int mring_sync(struct mring *r)
  * same boot, but another device, inode or mount. Unknown identities (files
  * of older versions have zeros) leave the decision to the boot id. When in
  * doubt, say no: that costs what was not synced, never delivers data that
- * did not reach the disk. A bind mount or remount of the same file system
- * counts as another cache too.
+ * did not reach the disk.
+ *
+ * Another mount of the same file system is the same cache, and it is
+ * common: a producer restarted in another mount namespace (unshare -m,
+ * systemd PrivateTmp= or ProtectSystem=, a container) sees the file
+ * through a mount with another id. Mount ids are therefore compared only
+ * within one mount namespace; and a consumer attached now proves the
+ * cache is the same one, since open-file-description locks belong to the
+ * kernel's inode, which a copy does not share. What remains counted as
+ * another cache: a bind mount in the same namespace with nobody attached.
+ * Called under the registry lock, so no consumer comes or goes meanwhile.
  */
-static bool same_cache(const struct mring__ctl *c, int fd)
+static bool same_cache(const struct mring *r)
 {
+	const struct mring__ctl *c = r->ctl;
 	char boot[sizeof(c->boot_id)];
 	struct mring__os_ident id;
 	uint32_t was = c->prod_ident;
@@ -404,27 +431,31 @@ static bool same_cache(const struct mring__ctl *c, int fd)
 	mring__os_boot_id(boot, sizeof(boot));
 	if (!boot[0] || strncmp(boot, c->boot_id, sizeof(boot)) != 0)
 		return false;
-	mring__os_file_ident(fd, &id);
+	mring__os_file_ident(r->fd, &id);
 	if ((was & id.known & MRING__IDENT_INODE) &&
 	    (c->prod_dev != id.dev || c->prod_ino != id.ino))
 		return false;
 	/* Mount ids of the same kind only (the kernel did not change). */
 	uint32_t mnt = MRING__IDENT_MNT | MRING__IDENT_MNT_UNIQUE;
-	if ((was & mnt) && (was & mnt) == (id.known & mnt) &&
-	    c->prod_mnt != id.mnt)
-		return false;
-	return true;
+	if (!(was & mnt) || (was & mnt) != (id.known & mnt) ||
+	    c->prod_mnt == id.mnt)
+		return true;
+	if ((was & id.known & MRING__IDENT_MNTNS) && c->prod_mntns != id.mntns)
+		return true;
+	return mring__os_lock_held_range(r->fd, 1, r->nslots) == 1;
 }
 
 /*
- * Take the producer lock. The lock dies with its process, but not at the
- * same instant: a killed producer's io_uring workers may hold its files
- * a few milliseconds longer. If the recorded producer is gone, wait for
- * the kernel to finish.
+ * Take the producer lock. The lock is the truth about liveness; but it
+ * dies with its process a moment later than the process: a killed
+ * producer's io_uring workers may hold its files a few milliseconds
+ * longer. If the recorded producer looks gone, retry for a second. (A pid
+ * from another pid namespace may look gone while it lives: that costs
+ * the second, never a second producer.)
  */
 static int lock_producer(struct mring *r)
 {
-	int64_t give_up = mring__os_now_ns() + 5000000000;
+	int64_t give_up = mring__os_now_ns() + 1000000000;
 	int rc;
 
 	while ((rc = mring__os_lock(r->fd, 0, 0)) == -EBUSY) {
@@ -436,20 +467,36 @@ static int lock_producer(struct mring *r)
 	return rc;
 }
 
+/*
+ * Become the producer. Everything that can refuse the open is checked, and
+ * the maintenance thread created (held at its start), before anything is
+ * written: a refused open leaves the ring as it was. The decision "same
+ * page cache or not", recovery and the publication of the new head happen
+ * under the registry lock, so no consumer attaches or leaves meanwhile.
+ */
 int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 {
 	struct mring__ctl *c = r->ctl;
-	int rc = lock_producer(r);
+	int rc;
 
+	/* The maintenance thread will pre-fault; without it, reserve does. */
+	r->inline_pf = !mring__maint_wanted(cfg);
+	rc = mring__maint_check(r, cfg);
+	if (rc < 0)
+		return rc;
+	rc = lock_producer(r);
 	if (rc < 0)
 		return rc;
 	/* Who holds the lock is told at once: tools show it. */
 	mring__store_relaxed(&c->prod_pid, (uint32_t)getpid());
+	rc = mring__maint_create(r, cfg);
+	if (rc < 0)
+		goto unlock;
+	rc = mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
+	if (rc < 0)
+		goto stop;
 	uint64_t head = mring__load_acquire(&c->head);
 	uint64_t seq = mring__load_relaxed(&c->head_seq);
-
-	/* The maintenance thread will pre-fault; without it, reserve does. */
-	r->inline_pf = !mring__maint_wanted(cfg);
 	/*
 	 * Large folios, where the file system has them (ext4 on recent
 	 * kernels), for rings larger than their page-cache budget: there
@@ -467,13 +514,13 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	 * committed after the last mring_sync() may never have reached the
 	 * disk.
 	 */
-	bool same = same_cache(c, r->fd);
+	bool same = same_cache(r);
 	bool clean = mring__load_relaxed(&c->clean);
 	if (rc == 0 && (!clean || !same))
 		rc = mring__recover(r, same, clean, &head, &seq);
 	if (rc < 0) {
-		mring__os_unlock(r->fd, 0);
-		return rc;
+		mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
+		goto stop;
 	}
 	/*
 	 * Note the boot we run in, never by reading it into the control
@@ -490,23 +537,26 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	c->prod_dev = id.dev;
 	c->prod_ino = id.ino;
 	c->prod_mnt = id.mnt;
+	c->prod_mntns = id.mntns;
 	c->prod_ident = id.known;
 	mring__store_relaxed(&c->clean, 0);
-	mring__store_relaxed(&c->head_seq, seq);
+	mring__store_release(&c->head_seq, seq);
 	mring__store_relaxed(&c->eof, 0);
 	mring__store_seqcst(&c->head, head);
+	mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
 	r->head = head;
 	r->pf = head;
 	r->seq = seq;
 	r->tail = mring__load_relaxed(&c->tail);
 	r->st.position = head;
-	rc = mring__maint_start(r, cfg);
-	if (rc < 0) {
-		mring__producer_detach(r);
-		return rc;
-	}
+	mring__maint_go(r);
 	mring__rescan(r);
 	return 0;
+stop:
+	mring__maint_stop(r);
+unlock:
+	mring__os_unlock(r->fd, 0);
+	return rc;
 }
 
 void mring__producer_detach(struct mring *r)

@@ -109,7 +109,7 @@ static int recover_tail(struct mring *r, uint64_t tail, uint64_t synced,
 }
 
 int mring__recover(struct mring *r, bool same, bool clean, uint64_t *head,
-                  uint64_t *seq)
+                   uint64_t *seq)
 {
 	struct mring__ctl *c = r->ctl;
 	uint64_t tail = mring__load_relaxed(&c->tail);

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,6 +16,72 @@
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
+}
+
+/*
+ * fork
+ * ----
+ * A child forked without exec shares the parent's open file descriptions,
+ * and with them the producer's and consumers' locks: a child that outlives
+ * its parent would keep a dead producer's ring locked. The ring's mappings
+ * are not inherited (MADV_DONTFORK, os.c), and the child closes the
+ * descriptors of every open handle right after fork(); the handles are
+ * then unusable (MRING_EFORKED). The list of open handles is guarded by a
+ * mutex that the atfork handlers take around fork() itself.
+ */
+static pthread_mutex_t handles_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct mring *handles;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&handles_mu);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&handles_mu);
+}
+
+static void fork_child(void)
+{
+	for (struct mring *r = handles; r; r = r->fork_next) {
+		close(r->fd); /* async-signal-safe, as a child must be */
+		r->fd = -1;
+		r->forked = true;
+		r->role = 0;
+	}
+	handles = NULL;
+	pthread_mutex_unlock(&handles_mu);
+}
+
+static void atfork_init(void)
+{
+	(void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void handle_add(struct mring *r)
+{
+	pthread_once(&atfork_once, atfork_init);
+	pthread_mutex_lock(&handles_mu);
+	r->fork_prev = NULL;
+	r->fork_next = handles;
+	if (handles)
+		handles->fork_prev = r;
+	handles = r;
+	pthread_mutex_unlock(&handles_mu);
+}
+
+static void handle_remove(struct mring *r)
+{
+	pthread_mutex_lock(&handles_mu);
+	if (r->fork_prev)
+		r->fork_prev->fork_next = r->fork_next;
+	else if (handles == r)
+		handles = r->fork_next;
+	if (r->fork_next)
+		r->fork_next->fork_prev = r->fork_prev;
+	pthread_mutex_unlock(&handles_mu);
 }
 
 /*
@@ -205,6 +272,9 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 	                            : mring__consumer_attach(r, cfg);
 	if (rc < 0)
 		goto fail;
+	/* (A fork() during open gives the child a descriptor it does not
+	 * know of; its locks are the child's to drop when it exits.) */
+	handle_add(r);
 	*out = r;
 	return 0;
 fail:
@@ -221,6 +291,15 @@ void mring_close(struct mring *r)
 {
 	if (!r)
 		return;
+	if (r->forked) {
+		/* A child's copy: nothing of it is mapped or open here. The
+		 * maintenance thread's state was copied too, without the
+		 * thread. */
+		mring__maint_forget(r);
+		free(r);
+		return;
+	}
+	handle_remove(r);
 	if (r->role == MRING_PRODUCER)
 		mring__producer_detach(r);
 	else
@@ -235,6 +314,8 @@ int mring_stats(struct mring *r, struct mring_stats *st)
 {
 	if (!r || !st)
 		return -EINVAL;
+	if (r->forked)
+		return MRING_EFORKED;
 	*st = r->st;
 	st->head = mring__load_acquire(&r->ctl->head);
 	st->tail = mring__load_acquire(&r->ctl->tail);
@@ -297,8 +378,9 @@ int mring_inspect(const char *path, struct mring_info *info,
 	rc = mring__os_lock_held(fd, 0);
 	if (rc < 0)
 		goto out;
-	/* A dead producer's lock may linger a moment (see producer.c). */
-	info->producer_alive = rc && mring__os_pid_alive(info->producer_pid);
+	/* The lock is the truth: a pid may belong to another pid namespace
+	 * (or to a new process that reused it). */
+	info->producer_alive = rc;
 	for (uint32_t i = 0; i < c->max_consumers; i++) {
 		struct mring__slot *s = &c->slots[i];
 		uint32_t state = mring__load_relaxed(&s->state);

@@ -38,6 +38,7 @@ int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
 		.cap = cap,
 		.cur = -1,
 		.pin = -1,
+		.hold = -1,
 	};
 	pthread_mutex_init(&p->mu, NULL);
 	/* Either the window fits beside its overlap, or it is the whole ring
@@ -140,7 +141,7 @@ int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base,
 		do {
 			i = (int)p->next;
 			p->next = (p->next + 1) % MRING__POOL_SLOTS;
-		} while (i == p->cur || i == p->pin);
+		} while (i == p->cur || i == p->pin || i == p->hold);
 		rc = map_slot(p, (unsigned)i, start);
 		mapped = true;
 	}
