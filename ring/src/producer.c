@@ -372,6 +372,10 @@ int mring_sync(struct mring *r)
 		r->pool.hold = r->pool.cur;
 		rc = mring__seq_at_head(r, &head, &seq);
 		r->pool.hold = -1;
+		/* Back to the window of our position (still mapped), so the
+		 * next sync keeps it too. */
+		if (rc == 0)
+			rc = mring__window(r, r->pos);
 		if (rc < 0)
 			return rc;
 	} else {
