@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 
 MRING = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "mring"
@@ -169,9 +170,35 @@ def as_user(cmd, env=None):
     return _NOBODY + [exe] + cmd[1:], tenv
 
 
+def wait_for(pred, what, timeout=120):
+    """Poll pred until it is true. The deadline only ends a hang: it is
+    far above what a loaded machine needs, so that no result depends on
+    the machine's speed."""
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
 def expect(cond, what):
     if not cond:
         raise AssertionError(what)
+
+
+# A rate as the tool prints it: a number and a unit of bytes per second.
+# fmt_rate() (tools/mring/util.c) picks the unit by the figure, MB/s or
+# GB/s today, so which unit a run prints depends on the machine's speed
+# and load: tests match the shape and accept any byte-rate unit.
+RATE = r"[0-9]+(?:\.[0-9]+)? (?:[kKMGTPE]i?)?B/s"
+
+
+def matches(text, pattern):
+    """The first match of the regular expression pattern in text."""
+    m = re.search(pattern, text)
+    if not m:
+        raise AssertionError("expected /%s/ in:\n%s" % (pattern, text))
+    return m
 
 
 def contains(text, *needles):
