@@ -103,9 +103,27 @@ for fs in "${fss[@]}"; do
 		ring=ring.$mi.$mode
 		ack=$work/ack.$fs.$mi
 		: >"$ack"
-		"$tool" write "$work/inner/$ring" "$mode" "$ack" "$policy" &
+		# The writer says "ready" on a FIFO once its SIGTERM handler
+		# is in place; it is signalled only after that. (A slow start,
+		# as under qemu, let a SIGTERM kill it: status 143.) If it
+		# dies first, read gets end-of-file.
+		fifo=$work/ready.$fs.$mi
+		mkfifo "$fifo" || exit 1
+		"$tool" write "$work/inner/$ring" "$mode" "$ack" "$policy" \
+			>"$fifo" &
 		writer=$!
 		fsrel_pids=("$writer")
+		ready=
+		read -r ready <"$fifo"
+		rm -f "$fifo"
+		if [[ $ready != ready ]]; then
+			wait "$writer"
+			echo "FAIL $fs $mode: the writer did not start" \
+				"(status $?)"
+			((fails++, fs_fails[$fs]++))
+			fsrel_pids=()
+			continue
+		fi
 		for ((s = 0; s < n; s++)); do
 			# The first copy catches the first lap.
 			if ((s == 0)); then

@@ -7,7 +7,9 @@
  *       records ends with mring_sync(); once it returned, the line
  *       "<count> <head>" is appended to ACKLOG (outside the file system
  *       under test): the first <count> records (byte mode: bytes) are
- *       durable, and the stream had reached position <head>.
+ *       durable, and the stream had reached position <head>. Prints
+ *       "ready" on stdout once SIGTERM (which ends it cleanly) is
+ *       handled: the caller must wait for that line before signalling.
  *
  *   fsrel_tool check RING MODE NACK HEAD_AT_CUT
  *       RING is a copy of what a power cut left. Open it as a producer
@@ -113,6 +115,9 @@ static int cmd_write(const char *path, struct mode m, const char *acklog,
 	int rc;
 
 	signal(SIGTERM, on_term);
+	/* The handshake: a SIGTERM from now on ends the loop, exit 0. */
+	printf("ready\n");
+	fflush(stdout);
 	rc = mring_create(path, &(struct mring_config){
 					.capacity = 8u << 20,
 					.max_record = MAXREC,

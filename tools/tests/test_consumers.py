@@ -5,11 +5,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mringtest import (mring, tmp, contains, expect, test, main,  # noqa
-                       create, MRING)
+                       create, wait_for, MRING)
 
 
 def consumers(path):
@@ -57,11 +56,8 @@ def remove_refusals():
     r = subprocess.Popen([MRING, "read", path, "-c", "live", "-f"],
                          stdout=subprocess.DEVNULL)
     try:
-        for _ in range(500):
-            c = consumers(path)
-            if c and c[0]["alive"]:
-                break
-            time.sleep(0.02)
+        wait_for(lambda: consumers(path) and consumers(path)[0]["alive"],
+                 "the reader to attach")
         p = mring("consumer", "rm", path, "live", rc=1)
         contains(p.stderr, "consumer 'live' is attached in a live process "
                  "(pid %d)" % r.pid)

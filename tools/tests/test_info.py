@@ -6,11 +6,10 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mringtest import (mring, tmp, contains, expect, test, main,  # noqa
-                       create, MRING, Skip)
+                       create, wait_for, MRING, Skip)
 
 
 def info(path):
@@ -67,11 +66,10 @@ def live_observer_and_producer():
     r = subprocess.Popen([MRING, "read", path, "--follow"],
                          stdout=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            i = info(path)
-            if i["producer"]["alive"] and len(i["consumers"]) == 1:
-                break
-            time.sleep(0.05)
+        wait_for(lambda: info(path)["producer"]["alive"] and
+                 len(info(path)["consumers"]) == 1,
+                 "the writer and the reader to attach")
+        i = info(path)
         expect(i["producer"]["alive"] and i["producer"]["pid"] == w.pid, i)
         (c,) = i["consumers"]
         expect(c["name"] is None and not c["durable"], c)

@@ -5,11 +5,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mringtest import (mring, tmp, contains, expect, test, main,  # noqa
-                       create, MRING)
+                       create, matches, RATE, wait_for, MRING)
 
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"'
@@ -98,19 +97,73 @@ def text_rates_while_producing():
     w = subprocess.Popen([MRING, "write", path], stdin=gen.stdout)
     gen.stdout.close()
     try:
-        for _ in range(500):  # until the writer is attached
-            if '"alive":true' in mring("info", path, "--json").stdout:
-                break
-            time.sleep(0.02)
+        wait_for(lambda: '"alive":true' in mring("info", path,
+                                                 "--json").stdout,
+                 "the writer to attach")
         out = mring("stat", path, "--interval", "0.3").stdout
     finally:
         w.terminate()
         gen.terminate()
         w.wait(30)
         gen.wait(30)
-    contains(out, path, "produced", "B/s", "producer alive")
-    rate = float(re.search(r"produced ([0-9.]+) (MB|GB)/s", out).group(1))
-    expect(rate > 0, out)
+    # The shape of the line. Its figure (MB/s or GB/s, one decimal) is
+    # the machine's speed and load: a loaded one may even print 0.0.
+    matches(out, re.escape(path) + ": produced " + RATE + ", head ")
+    contains(out, "producer alive")
+
+
+def prom_reports(f):
+    """Parse each report that stat --prom --count streams to f."""
+    text = ""
+    for line in f:
+        if line.startswith("# HELP mring_capacity_bytes ") and text:
+            yield parse_prom(text)
+            text = ""
+        text += line
+    if text:
+        yield parse_prom(text)
+
+
+@test
+def rate_follows_the_head():
+    # Whether a report shows a rate must follow from the head alone, not
+    # from how fast this machine writes: reports stream out, data is
+    # written only once the first is out, and every report must show a
+    # positive rate exactly when the head moved since the one before.
+    path = create("rf.r", "--size", "16M")
+    w = subprocess.Popen([MRING, "write", path], stdin=subprocess.PIPE)
+    st = subprocess.Popen([MRING, "stat", path, "--prom", "--interval",
+                           "0.05", "--count", "2000"],
+                          stdout=subprocess.PIPE, text=True)
+    try:
+        reports = prom_reports(st.stdout)
+        prev = next(reports)
+        expect(get(prev, "mring_head_bytes") == 0, prev)
+        expect(get(prev, "mring_produce_rate_bytes_per_second") == 0, prev)
+        w.stdin.write(b"z" * 65536)
+        w.stdin.close()
+        expect(w.wait(60) == 0, "the writer exited cleanly")
+        moved = 0
+        for s in reports:
+            head = get(s, "mring_head_bytes")
+            before = get(prev, "mring_head_bytes")
+            rate = get(s, "mring_produce_rate_bytes_per_second")
+            expect((rate > 0) == (head > before),
+                   "rate %r with the head from %d to %d" % (rate, before,
+                                                             head))
+            moved += head > before
+            prev = s
+            if head == 65536:
+                break
+        else:
+            raise AssertionError("no report showed the head at 65536")
+        expect(moved > 0, "the head moved")
+    finally:
+        st.kill()
+        st.wait(30)
+        if w.poll() is None:
+            w.kill()
+            w.wait(30)
 
 
 @test
