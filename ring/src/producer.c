@@ -373,8 +373,11 @@ int mring_sync(struct mring *r)
 	if (rc < 0)
 		return rc;
 	if (head > mring__load_relaxed(&c->synced)) {
-		mring__store_relaxed(&c->synced_seq, seq);
-		mring__store_release(&c->synced, head);
+		/* One store: a page written back or copied in between
+		 * never holds one without the other. No fence: the next
+		 * sync reads synced under the lock, everyone else (inspect,
+		 * recovery) only relaxed, as a value to check. */
+		mring__store_pair(&c->synced, head, seq);
 	}
 	mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
 	if (fdatasync(r->fd) < 0)
