@@ -468,12 +468,12 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	 * A producer that died needs recovery. So does a ring closed
 	 * cleanly in another page cache: close does not sync, and what it
 	 * committed after the last mring_sync() may never have reached the
-	 * disk.
+	 * disk. Any other ring only has slots beyond head pulled back.
 	 */
 	bool same = same_cache(c, r->fd);
 	bool clean = mring__load_relaxed(&c->clean);
-	if (rc == 0 && (!clean || !same))
-		rc = mring__recover(r, same, clean, &head, &seq);
+	if (rc == 0)
+		rc = mring__recover(r, cfg, same, clean, &head, &seq);
 	if (rc < 0) {
 		mring__os_unlock(r->fd, 0);
 		return rc;
