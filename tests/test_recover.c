@@ -365,6 +365,379 @@ static void test_stale_tail(void **state)
 	tu_rm(path);
 }
 
+/* ---- a power cut with (synced, synced_seq) at odds ---------------------- */
+
+#define PC_CAP (4u << 20)     /* a few MiB of small records */
+#define PC_MAXREC 1024u       /* records of 8..200 bytes in it */
+#define PC_LATER (300u << 10) /* a later lap reached the disk ... */
+#define PC_ZEROS (200u << 10) /* ... and the reclaim ahead of it */
+
+/* Where each record starts (by number), as the writer put it. */
+static uint64_t pc_at[(PC_CAP * 2) / 24];
+
+struct image {
+	uint64_t synced, synced_seq; /* as the control block on disk has them */
+	uint64_t first, first_seq;   /* oldest record left intact */
+};
+
+static size_t pc_len(uint64_t k)
+{
+	return tu_rec_len(k, 7, 8, 200);
+}
+
+/*
+ * What a power cut leaves: the control block of the last sync (a lap and
+ * a half of records in), and data written after it: a later lap's records
+ * over the oldest ones above its tail, and zeros (reclaim) ahead of them.
+ */
+static void power_cut_image(const char *path, struct image *im)
+{
+	const struct mring_config quiet = {.flags = MRING_F_NO_PREFETCH};
+	static uint8_t zeros[PC_ZEROS];
+	uint8_t buf[PC_MAXREC], ctl[4096];
+	uint64_t pos = 0, k = 0;
+	struct mring *p;
+
+	tu_create(path, PC_CAP, PC_MAXREC, MRING_F_RECORDS | MRING_F_CRC);
+	assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &p), 0);
+	for (int part = 0; part < 2; part++) {
+		uint64_t end = part == 0 ? PC_CAP * 3 / 2 : pos + PC_LATER;
+		while (pos < end) {
+			size_t n = pc_len(k);
+			tu_rec_fill(buf, k, n);
+			assert_rc(mring_write(p, buf, n, 0), n);
+			pc_at[k++] = pos;
+			pos += tu_rec_size(n);
+		}
+		if (part == 0) {
+			assert_rc(mring_sync(p), 0);
+			assert_rc(tu_pread(path, 0, ctl, sizeof ctl), 0);
+			im->synced = pos;
+			im->synced_seq = k;
+		}
+	}
+	mring_close(p);
+	uint64_t data = tu_get_u64(path, TU_OFF_DATA_OFFSET);
+	assert_true(pos % PC_CAP + PC_ZEROS <= PC_CAP);
+	assert_rc(tu_pwrite(path, data + pos % PC_CAP, zeros, PC_ZEROS), 0);
+	assert_rc(tu_pwrite(path, 0, ctl, sizeof ctl), 0);
+	assert_rc(tu_pwrite(path, OFF(boot_id), "00000000-reboot", 16), 0);
+	assert_true(tu_get_u64(path, OFF(synced)) == im->synced);
+	assert_true(tu_get_u64(path, OFF(synced_seq)) == im->synced_seq);
+	/* The first record of the old lap that starts above the damage. */
+	uint64_t damage = pos + PC_ZEROS - PC_CAP;
+	uint64_t j = 0;
+	while (pc_at[j] < damage)
+		j++;
+	im->first = pc_at[j];
+	im->first_seq = j;
+}
+
+/*
+ * Open the image with synced_seq moved by `delta`; check where the ring
+ * starts and ends, every record in it, and that recovery read about once
+ * what it kept (plus one largest record): linear, where it used to walk
+ * to `synced` again from every 8-byte step below it.
+ */
+static void power_cut_open(int64_t delta)
+{
+	TU_PATH(path, "pair");
+	const struct mring_config quiet = {.flags = MRING_F_NO_PREFETCH};
+	const struct mring_config oldest = {.start = MRING_START_OLDEST};
+	struct mring_stats st;
+	struct image im;
+	struct mring *p, *c;
+	uint8_t buf[PC_MAXREC];
+	ssize_t n;
+
+	power_cut_image(path, &im);
+	tu_set_u64(path, OFF(synced_seq), im.synced_seq + (uint64_t)delta);
+	assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &p), 0);
+	assert_rc(mring_stats(p, &st), 0);
+	print_message("  synced_seq %+lld: tail %llu, head %llu, read %llu\n",
+	              (long long)delta, (unsigned long long)st.tail,
+	              (unsigned long long)st.head,
+	              (unsigned long long)st.recovery_scanned);
+	uint64_t bound = 2 * (st.head - st.tail) + 2 * tu_rec_size(PC_MAXREC);
+	if (st.recovery_scanned > bound)
+		fail_msg("recovery read %llu bytes to keep %llu",
+		         (unsigned long long)st.recovery_scanned,
+		         (unsigned long long)(st.head - st.tail));
+	/* What the records say: the oldest intact one on, up to synced.
+	 * A pair they contradict vouches for nothing. */
+	uint64_t first = delta == 0 ? im.first : im.synced;
+	uint64_t seq = delta == 0 ? im.first_seq : 0;
+	assert_true(st.head == im.synced);
+	assert_true(st.tail == first);
+	assert_rc(mring_open(path, MRING_CONSUMER, &oldest, &c), 0);
+	/* Then the stream goes on; readers find it in order. */
+	for (uint64_t k = 0; k < 3; k++) {
+		tu_rec_fill(buf, 900000 + k, 100);
+		assert_rc(mring_write(p, buf, 100, 0), 100);
+	}
+	mring_close(p);
+	uint64_t kept = 0, later = 0;
+	while ((n = mring_read(c, buf, sizeof buf, 0)) > 0) {
+		if (delta == 0 && kept < im.synced_seq - im.first_seq) {
+			assert_true(tu_rec_seq(buf) == seq + kept);
+			assert_true(tu_rec_check(buf, seq + kept, (size_t)n) <
+			            0);
+			assert_true((size_t)n == pc_len(seq + kept));
+			kept++;
+			continue;
+		}
+		assert_rc(n, 100);
+		assert_true(tu_rec_check(buf, 900000 + later, 100) < 0);
+		later++;
+	}
+	assert_rc(n, 0);
+	assert_true(later == 3);
+	assert_true(kept == (delta == 0 ? im.synced_seq - im.first_seq : 0));
+	mring_close(c);
+	tu_rm(path);
+}
+
+static void test_power_cut_pair(void **state)
+{
+	(void)state;
+	power_cut_open(0);
+}
+
+static void test_power_cut_pair_off_by_one(void **state)
+{
+	(void)state;
+	power_cut_open(1);
+	power_cut_open(-1);
+}
+
+static void test_power_cut_pair_off_by_far(void **state)
+{
+	(void)state;
+	power_cut_open(1000000);
+	power_cut_open(-5000);
+}
+
+/* ---- progress of a long recovery ------------------------------------- */
+
+#define PR_CAP (160u << 20)
+#define PR_REC 60000u
+
+struct calls {
+	unsigned n;
+	uint64_t done, total;
+	bool bad;
+};
+
+static void on_progress(const struct mring_progress *pr, void *arg)
+{
+	struct calls *cl = arg;
+
+	/* done never goes back and never passes total, which stays. */
+	if (strcmp(pr->what, "recover") != 0 || pr->done > pr->total ||
+	    pr->done < cl->done || (cl->n && pr->total != cl->total))
+		cl->bad = true;
+	cl->n++;
+	cl->done = pr->done;
+	cl->total = pr->total;
+}
+
+/*
+ * A power cut with 80 MiB synced and 70 MiB after it: recovery reads both
+ * (back from synced to the tail, on from synced to head) and says so every
+ * 64 MiB and once at the end, from the opening thread.
+ */
+static void test_recover_progress(void **state)
+{
+	TU_PATH(path, "progress");
+	struct mring_config cfg = {.flags = MRING_F_NO_PREFETCH};
+	static uint8_t buf[PR_REC];
+	struct calls cl = {0};
+	struct mring_stats st;
+	uint8_t ctl[4096];
+	struct mring *p;
+	uint64_t pos = 0;
+
+	(void)state;
+	tu_create(path, PR_CAP, 65536, MRING_F_RECORDS);
+	assert_rc(mring_open(path, MRING_PRODUCER, &cfg, &p), 0);
+	for (uint64_t k = 0; pos < (150u << 20); k++) {
+		tu_rec_fill(buf, k, PR_REC);
+		assert_rc(mring_write(p, buf, PR_REC, 0), PR_REC);
+		pos += tu_rec_size(PR_REC);
+		if (pos >= (80u << 20) &&
+		    pos - tu_rec_size(PR_REC) < (80u << 20))
+			assert_rc(mring_sync(p), 0);
+	}
+	assert_rc(tu_pread(path, 0, ctl, sizeof ctl), 0);
+	mring_close(p);
+	assert_rc(tu_pwrite(path, 0, ctl, sizeof ctl), 0);
+	assert_rc(tu_pwrite(path, OFF(boot_id), "00000000-reboot", 16), 0);
+
+	cfg.progress = on_progress;
+	cfg.progress_arg = &cl;
+	assert_rc(mring_open(path, MRING_PRODUCER, &cfg, &p), 0);
+	assert_rc(mring_stats(p, &st), 0);
+	mring_close(p);
+	print_message("  %u calls, %llu of %llu bytes\n", cl.n,
+	              (unsigned long long)cl.done,
+	              (unsigned long long)cl.total);
+	assert_true(st.head == pos && st.tail == 0);
+	assert_false(cl.bad);
+	/* Every 64 MiB of 150, then the last one with the final count. */
+	assert_true(cl.n == 3);
+	assert_true(cl.done == st.recovery_scanned);
+	assert_true(cl.total == pos);
+	assert_true(cl.done == pos);
+	tu_rm(path);
+}
+
+/* ---- a torn control block: slots newer than head ---------------------- */
+
+#define TORN_CONS 100u /* 512 + 64 * 100 bytes: the slots span two pages */
+#define TORN_SLOT 56u  /* first slot on the second page */
+#define TORN_LEN 400u
+
+/* Write `n` units (bytes: TORN_LEN bytes; records: one of TORN_LEN) from
+ * stream position *pos (record number *seq). */
+static void torn_write(struct mring *p, bool records, unsigned n, uint64_t *pos,
+                       uint64_t *seq)
+{
+	uint8_t buf[TORN_LEN];
+
+	for (unsigned i = 0; i < n; i++) {
+		if (records)
+			tu_rec_fill(buf, *seq, TORN_LEN);
+		else
+			tu_fill(buf, *pos, TORN_LEN);
+		assert_rc(mring_write(p, buf, TORN_LEN, 0), TORN_LEN);
+		*pos += records ? tu_rec_size(TORN_LEN) : TORN_LEN;
+		*seq += 1;
+	}
+}
+
+/* Read everything "d" has left, checking it goes on from `pos`. */
+static uint64_t torn_read(const char *path, bool records, uint64_t pos)
+{
+	const struct mring_config named = {.consumer_name = "d"};
+	uint8_t buf[TORN_LEN];
+	uint64_t units = 0;
+	struct mring_stats st;
+	struct mring *c;
+	ssize_t n;
+
+	assert_rc(mring_open(path, MRING_CONSUMER, &named, &c), 0);
+	assert_rc(mring_stats(c, &st), 0);
+	assert_true(st.position == pos);
+	while ((n = mring_read(c, buf, sizeof buf, 0)) > 0) {
+		assert_rc(n, TORN_LEN);
+		if (records) {
+			uint64_t seq = pos / tu_rec_size(TORN_LEN);
+			assert_true(tu_rec_check(buf, seq, TORN_LEN) < 0);
+			pos += tu_rec_size(TORN_LEN);
+		} else {
+			assert_true(tu_check(buf, pos, TORN_LEN) < 0);
+			pos += TORN_LEN;
+		}
+		units++;
+	}
+	assert_true(n == 0 || n == -EAGAIN);
+	mring_close(c);
+	return units;
+}
+
+/*
+ * Page 0 of a control block (head) captured older than page 1 (the slot
+ * of a consumer that had caught up): write-back before a power cut, or a
+ * copy of a live ring. Every way in works, and readers get the stream in
+ * order from the head page 0 names (another cache: from what recovery
+ * keeps).
+ */
+static void torn(bool records, bool other)
+{
+	TU_PATH(path, "torn");
+	const struct mring_config quiet = {.flags = MRING_F_NO_PREFETCH};
+	const struct mring_config named = {.consumer_name = "d"};
+	struct mring_config cc =
+		tu_cfg(CAP, 1000, records ? MRING_F_RECORDS : 0);
+	struct mring *obs[TORN_SLOT], *p, *c;
+	struct mring_consumer_info ci[2];
+	struct mring_info in;
+	struct mring_stats st;
+	uint8_t page0[4096], ctl[8192];
+	uint64_t pos = 0, seq = 0;
+	const uint64_t slot = TU_OFF_SLOTS + TORN_SLOT * TU_SLOT_SIZE;
+
+	print_message("  %s, %s cache\n", records ? "records" : "bytes",
+	              other ? "another" : "same");
+	tu_rm(path);
+	cc.max_consumers = TORN_CONS;
+	assert_rc(mring_create(path, &cc), 0);
+	/* "d" gets the first slot of the second page. */
+	for (unsigned i = 0; i < TORN_SLOT; i++)
+		assert_rc(mring_open(path, MRING_CONSUMER, NULL, &obs[i]), 0);
+	assert_rc(mring_open(path, MRING_CONSUMER, &named, &c), 0);
+	for (unsigned i = 0; i < TORN_SLOT; i++)
+		mring_close(obs[i]);
+	mring_close(c);
+	char name[2];
+	assert_rc(tu_pread(path, slot + TU_SLOT_NAME, name, 2), 0);
+	assert_memory_equal(name, "d", 2);
+
+	assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &p), 0);
+	torn_write(p, records, 200, &pos, &seq);
+	assert_rc(mring_sync(p), 0);
+	uint64_t synced = pos;
+	torn_write(p, records, 100, &pos, &seq);
+	uint64_t h1 = pos;
+	assert_rc(tu_pread(path, 0, page0, sizeof page0), 0);
+	torn_write(p, records, 200, &pos, &seq);
+	/* "d" reads it all: its slot (page 1) says pos, beyond h1. */
+	assert_true(torn_read(path, records, 0) == 500);
+	mring_close(p);
+	assert_true(tu_get_u64(path, slot + TU_SLOT_POS) == pos);
+	assert_rc(tu_pwrite(path, 0, page0, sizeof page0), 0);
+	if (other)
+		assert_rc(tu_pwrite(path, OFF(boot_id), "00000000-reboot", 16),
+		          0);
+	assert_rc(tu_pread(path, 0, ctl, sizeof ctl), 0);
+	/* Where a producer resumes: page 0's head, or in byte mode after
+	 * a reboot what was synced (records verify up to h1). */
+	uint64_t resume = other && !records ? synced : h1;
+
+	/* Inspect, then the consumer first: it waits at head. */
+	assert_rc(mring_inspect(path, &in, ci, 2), 1);
+	assert_true(in.head == h1 && ci[0].position == h1);
+	assert_true(torn_read(path, records, h1) == 0);
+	assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &p), 0);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_true(st.head == resume);
+	pos = resume;
+	seq = resume / (records ? tu_rec_size(TORN_LEN) : 1);
+	torn_write(p, records, 50, &pos, &seq);
+	mring_close(p);
+	assert_true(torn_read(path, records, resume) == 50);
+
+	/* The producer first: it pulls the slot back. */
+	assert_rc(tu_pwrite(path, 0, ctl, sizeof ctl), 0);
+	assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &p), 0);
+	assert_true(tu_get_u64(path, slot + TU_SLOT_POS) == resume);
+	pos = resume;
+	seq = resume / (records ? tu_rec_size(TORN_LEN) : 1);
+	torn_write(p, records, 50, &pos, &seq);
+	mring_close(p);
+	assert_true(torn_read(path, records, resume) == 50);
+	tu_rm(path);
+}
+
+static void test_torn_ctl(void **state)
+{
+	(void)state;
+	torn(false, false);
+	torn(false, true);
+	torn(true, false);
+	torn(true, true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +752,11 @@ int main(void)
 		cmocka_unit_test(test_clean_close_other_cache),
 		cmocka_unit_test(test_clean_close_same_cache),
 		cmocka_unit_test(test_stale_tail),
+		cmocka_unit_test(test_power_cut_pair),
+		cmocka_unit_test(test_power_cut_pair_off_by_one),
+		cmocka_unit_test(test_power_cut_pair_off_by_far),
+		cmocka_unit_test(test_recover_progress),
+		cmocka_unit_test(test_torn_ctl),
 	};
 	tu_dir();
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -248,7 +248,8 @@ struct mring_config {
 	 * bits: -EINVAL). 0 = 0600. Granting write to others means trusting
 	 * them with the ring: see MRING_F_ANY_OWNER. */
 	unsigned mode;
-	/* Open, producer: enum mring_reclaim. */
+	/* Open, producer: enum mring_reclaim; another value: -EINVAL, with
+	 * or without a maintenance thread. */
 	int reclaim;
 	/* Open, producer: bytes of the ring the maintenance thread lets
 	 * stay in the page cache. 0 = a quarter of RAM or the ring, the

@@ -443,6 +443,15 @@ int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
 	r->durable = name != NULL;
 	if (resume) {
 		r->pos = mring__load_acquire(&c->slots[i].pos);
+		/* Beyond head: a control block torn by a power cut or a
+		 * copy (this slot on a later page than head). Resume at
+		 * head, record number unknown (learnt there). */
+		uint64_t head = mring__load_acquire(&c->head);
+		if (r->pos > head) {
+			r->pos = head;
+			mring__store_pair(&c->slots[i].pos, head,
+			                  MRING__SEQ_UNKNOWN);
+		}
 		r->rseq = mring__load_relaxed(&c->slots[i].seq);
 		r->rseq_known = r->records && r->rseq != MRING__SEQ_UNKNOWN;
 	} else {

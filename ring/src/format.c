@@ -98,6 +98,7 @@ int mring__ctl_check_dynamic(const struct mring__ctl *c,
 	 * from the first copy are held against head from the later one, and
 	 * head from the first against tail from the later one. (A file at
 	 * rest gives equal copies, and the checks of a single snapshot.)
+	 * Consumer slots are the exception: see below.
 	 */
 	uint64_t head = mring__load_relaxed(&c->head);
 	uint64_t tail = mring__load_relaxed(&c->tail);
@@ -123,8 +124,17 @@ int mring__ctl_check_dynamic(const struct mring__ctl *c,
 			continue;
 		if (memchr(s->name, '\0', sizeof(s->name)) == NULL)
 			return MRING_ECORRUPT;
+		/*
+		 * A slot beyond head is no damage: with more slots than
+		 * fit in a page (56 of 4 KiB) the control block spans
+		 * pages, and write-back before a power cut, or a copy of
+		 * a live ring, may keep page 0 (head) older than the page
+		 * of a caught-up consumer's slot. Readers clamp it to
+		 * head; a producer's recovery pulls it back. Still, no
+		 * ring ever got near 2^62.
+		 */
 		uint64_t pos = mring__load_relaxed(&s->pos);
-		if (pos > head2 || (pos & misaligned))
+		if (pos >= MRING__MAX_CAPACITY * 64 || (pos & misaligned))
 			return MRING_ECORRUPT;
 	}
 	return 0;

@@ -189,9 +189,12 @@ void mring__tail_raise(struct mring__ctl *c, uint64_t t);
 
 /* recover.c: bring head, head_seq (*head, *seq in and out), tail and the
  * consumer slots back to what can be trusted; `same`: the page cache the
- * last producer wrote into is still the one behind the file. */
-int mring__recover(struct mring *r, bool same, bool clean, uint64_t *head,
-                   uint64_t *seq);
+ * last producer wrote into is still the one behind the file; `clean`: it
+ * closed the ring. Called on every producer attach (with both true it only
+ * pulls slots beyond head back). Reports progress through cfg->progress
+ * and counts what it read in r->st.recovery_scanned. */
+int mring__recover(struct mring *r, const struct mring_config *cfg, bool same,
+                   bool clean, uint64_t *head, uint64_t *seq);
 
 /* maint.c */
 /* Will mring__maint_create start a thread for this config? */

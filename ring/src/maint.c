@@ -143,6 +143,12 @@ static uint64_t min_durable(const struct mring *r)
 		if (mring__load_acquire(&s->state) != MRING__SLOT_DURABLE)
 			continue;
 		uint64_t p = mring__load_acquire(&s->pos);
+		/* A consumer's word is not trusted (as in mring__rescan): a
+		 * position beyond head must not let the thread prepare or
+		 * discard beyond head + capacity. */
+		uint64_t head = mring__load_relaxed(&r->ctl->head);
+		if (p > head)
+			p = head;
 		if (p < min)
 			min = p;
 	}
@@ -585,8 +591,8 @@ static int numa_node(const struct mring_config *cfg)
 int mring__maint_check(const struct mring *r, const struct mring_config *cfg)
 {
 	(void)r;
-	if (!mring__maint_wanted(cfg))
-		return 0;
+	/* Checked with or without the thread: a bad setting is a bug in
+	 * the caller either way. */
 	if (cfg->reclaim < MRING_RECLAIM_AUTO ||
 	    cfg->reclaim > MRING_RECLAIM_PUNCH)
 		return -EINVAL;

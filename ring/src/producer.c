@@ -394,8 +394,11 @@ int mring_sync(struct mring *r)
 	if (rc < 0)
 		return rc;
 	if (head > mring__load_relaxed(&c->synced)) {
-		mring__store_relaxed(&c->synced_seq, seq);
-		mring__store_release(&c->synced, head);
+		/* One store: a page written back or copied in between
+		 * never holds one without the other. No fence: the next
+		 * sync reads synced under the lock, everyone else (inspect,
+		 * recovery) only relaxed, as a value to check. */
+		mring__store_pair(&c->synced, head, seq);
 	}
 	mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
 	if (fdatasync(r->fd) < 0)
@@ -516,12 +519,12 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	 * A producer that died needs recovery. So does a ring closed
 	 * cleanly in another page cache: close does not sync, and what it
 	 * committed after the last mring_sync() may never have reached the
-	 * disk.
+	 * disk. Any other ring only has slots beyond head pulled back.
 	 */
 	bool same = same_cache(r);
 	bool clean = mring__load_relaxed(&c->clean);
-	if (rc == 0 && (!clean || !same))
-		rc = mring__recover(r, same, clean, &head, &seq);
+	if (rc == 0)
+		rc = mring__recover(r, cfg, same, clean, &head, &seq);
 	if (rc < 0) {
 		mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
 		goto stop;

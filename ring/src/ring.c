@@ -398,6 +398,9 @@ int mring_inspect(const char *path, struct mring_info *info,
 			memcpy(ci->name, s->name, sizeof(ci->name));
 			ci->name[MRING_NAME_MAX] = '\0';
 			ci->position = mring__load_relaxed(&s->pos);
+			/* A torn control block (format.c): shown at head. */
+			if (ci->position > head)
+				ci->position = head;
 			ci->durable = state == MRING__SLOT_DURABLE;
 			ci->alive = rc;
 			ci->pid = (pid_t)mring__load_relaxed(&s->pid);

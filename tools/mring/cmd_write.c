@@ -199,7 +199,7 @@ int cmd_write(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct wopts o = {.delim = '\n', .when = PROGRESS_NEVER};
+	struct wopts o = {.delim = '\n', .when = -1};
 	struct mring_config cfg;
 	int c, split = 0;
 
@@ -256,6 +256,11 @@ int cmd_write(int argc, char **argv)
 		return usage_err("write", "--size cuts fixed-size records; it "
 		                          "does not go with --delim");
 
+	/* Without --progress, only a long recovery is shown. */
+	int open_when = o.when;
+	if (o.when < 0)
+		o.when = PROGRESS_NEVER;
+
 	const char *path = argv[optind];
 	struct ring_state st;
 	int rc = ring_state_read(path, &st);
@@ -281,7 +286,10 @@ int cmd_write(int argc, char **argv)
 	}
 
 	struct mring *r;
+	struct open_progress op;
+	open_progress_init(&op, open_when, &cfg);
 	rc = mring_open(path, MRING_PRODUCER, &cfg, &r);
+	open_progress_done(&op, rc < 0 ? NULL : r);
 	if (rc < 0)
 		return ring_err(path, rc, USE_PRODUCER, NULL);
 	stop_on_signals();

@@ -1,9 +1,11 @@
 /*
- * --progress: rate and totals on stderr while write/read move data, and
- * the signal handling those long-running commands share.
+ * --progress: rate and totals on stderr while write/read move data, the
+ * producer's recovery while mring_open() runs, and the signal handling
+ * those long-running commands share.
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -101,4 +103,55 @@ void progress_done(struct progress *p)
 {
 	if (p->on)
 		show(p, now_s(), 1);
+}
+
+/* Recovery takes this long before it is shown (seconds). */
+#define OPEN_QUIET_S 1.0
+
+static void on_open_progress(const struct mring_progress *p, void *arg)
+{
+	struct open_progress *op = arg;
+	char done[FMT_LEN], total[FMT_LEN], rate[FMT_LEN];
+	double el = now_s() - op->start;
+
+	if (op->when == PROGRESS_NEVER ||
+	    (op->when != PROGRESS_ALWAYS && el < OPEN_QUIET_S))
+		return;
+	fmt_bytes(p->done, done);
+	fmt_bytes(p->total, total);
+	fmt_rate(el > 0 ? (double)p->done / el : 0, rate);
+	fprintf(stderr, "%smring: recovering ring: %s of %s checked, %s%s",
+	        op->tty ? "\r\033[K" : "", done, total, rate,
+	        op->tty ? "" : "\n");
+	op->shown = 1;
+}
+
+void open_progress_init(struct open_progress *op, int when,
+                        struct mring_config *cfg)
+{
+	memset(op, 0, sizeof(*op));
+	op->when = when;
+	op->tty = isatty(STDERR_FILENO);
+	op->start = now_s();
+	cfg->progress = on_open_progress;
+	cfg->progress_arg = op;
+}
+
+void open_progress_done(struct open_progress *op, struct mring *r)
+{
+	struct mring_stats st;
+	char done[FMT_LEN], rate[FMT_LEN];
+	double el = now_s() - op->start;
+
+	if (!op->shown)
+		return;
+	if (!r || mring_stats(r, &st) < 0) {
+		if (op->tty)
+			fputc('\n', stderr);
+		return;
+	}
+	fmt_bytes(st.recovery_scanned, done);
+	fmt_rate(el > 0 ? (double)st.recovery_scanned / el : 0, rate);
+	fprintf(stderr, "%smring: recovered ring: %s checked in %.1f s, %s\n",
+	        op->tty ? "\r\033[K" : "", done, el, rate);
 }

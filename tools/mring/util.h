@@ -132,6 +132,26 @@ struct progress {
 	uint64_t bytes, records, last_bytes;
 };
 
+/*
+ * Recovery inside mring_open() after a crash or a power cut, which reads
+ * up to the whole ring (minutes for hundreds of GB): a line on stderr once
+ * it has run a second; from its start with --progress=always, never with
+ * --progress=never.
+ */
+struct open_progress {
+	int when; /* enum progress_when, or -1: --progress not given */
+	int tty;
+	int shown; /* a line was printed */
+	double start;
+};
+
+/* Hook op into cfg->progress; call right before mring_open(). */
+void open_progress_init(struct open_progress *op, int when,
+                        struct mring_config *cfg);
+/* After mring_open() (r: the handle, NULL if it failed): the totals, if a
+ * line was shown. */
+void open_progress_done(struct open_progress *op, struct mring *r);
+
 void progress_init(struct progress *p, int when, const char *verb);
 /* Count data; prints an update at most every half second. */
 void progress_add(struct progress *p, uint64_t bytes, uint64_t records);

@@ -187,6 +187,30 @@ def progress_output():
 
 
 @test
+def recovery_progress():
+    # A record ring last written in another page cache (a reboot, emulated
+    # by another boot id at offset 352, ring/FORMAT.md): opening it as
+    # producer checks the records after the last sync, and
+    # --progress=always shows that from the start, then the totals.
+    path = create("recover.r", "--size", "1M", "--records")
+    mring("write", path, "--records", input="line\n" * 1000)
+    with open(path, "r+b") as f:
+        f.seek(352)
+        f.write(b"00000000-reboot\0")
+    p = mring("write", path, "--records", "--progress=always",
+              input="more\n")
+    contains(p.stderr, "recovering ring: 23.4 KiB of 23.4 KiB checked",
+             "recovered ring: 23.4 KiB checked in")
+    expect(info(path)["head"] == 1001 * 24, info(path))
+    # --progress=never: nothing, however long it takes.
+    with open(path, "r+b") as f:
+        f.seek(352)
+        f.write(b"00000000-reboot\0")
+    p = mring("write", path, "--records", "--progress=never", input="x\n")
+    expect(p.stderr == "", p.stderr)
+
+
+@test
 def one_producer_one_reader_per_name():
     path = create("busy.r", "--size", "1M")
     mring("consumer", "add", path, "x")
