@@ -106,6 +106,12 @@ for fs in "${fss[@]}"; do
 		"$tool" write "$work/inner/$ring" "$mode" "$ack" "$policy" &
 		writer=$!
 		fsrel_pids=("$writer")
+		# The ring exists once the writer handles SIGTERM (a slow
+		# start, as under qemu-user, would otherwise die of it).
+		for ((t = 0; t < 5000; t++)); do
+			[[ -e $work/inner/$ring ]] && break
+			sleep 0.002
+		done
 		for ((s = 0; s < n; s++)); do
 			# The first copy catches the first lap.
 			if ((s == 0)); then
