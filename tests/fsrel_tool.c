@@ -39,6 +39,10 @@
  *   fsrel_tool head RING
  *       Print the ring's head as the control block says now.
  *
+ *   fsrel_tool madvise
+ *       Exit 0 if madvise() does what it is asked here; else print why
+ *       not (qemu-user) and exit 1.
+ *
  * MODE letters: r records (else bytes), c CRC, o overwrite.
  */
 #define _GNU_SOURCE
@@ -631,6 +635,12 @@ int main(int argc, char **argv)
 		}
 		printf("%" PRIu64 "\n", in.head);
 		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "madvise") == 0) {
+		const char *why = tu_madvise_ignored();
+		if (why)
+			printf("%s\n", why);
+		return why ? 1 : 0;
 	}
 	fprintf(stderr, "usage: see the comment at the top of fsrel_tool.c\n");
 	return 2;

@@ -189,6 +189,12 @@ int tu_cfail(int code, const char *fmt, ...)
  * seccomp), else 0. */
 int tu_uring_works(void);
 
+/* NULL if madvise() does what it is asked here, else why not: qemu-user
+ * returns 0 from it without doing anything (MADV_POPULATE_WRITE at
+ * least), and a test of what a failed pre-fault turns into (-ENOSPC, not
+ * SIGBUS) cannot run there. */
+const char *tu_madvise_ignored(void);
+
 /* Seeded PRNG for test parameters. */
 uint64_t tu_rand(uint64_t *state);
 

@@ -11,16 +11,35 @@ pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
 [[ ${MRING_TEST_VALGRIND:-0} == 1 ]] && pkgs+=(valgrind)
 # File-system tests (tests/fsrel_*.sh, tools/fs-matrix.sh).
 pkgs+=(e2fsprogs xfsprogs btrfs-progs util-linux)
+# arm64 cross build, tests under qemu-user (tools/arm64.sh), on other
+# hosts. The :arm64 libraries come from Debian's multiarch archive, so dpkg
+# must know the architecture; it is added below only when one is missing.
+if command -v dpkg >/dev/null 2>&1 && [[ $(dpkg --print-architecture) != arm64 ]]
+then
+	pkgs+=(qemu-user gcc-aarch64-linux-gnu
+	       liburing-dev:arm64 libnuma-dev:arm64 libcmocka-dev:arm64)
+fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: ${pkgs[*]}" >&2
 	exit 0
 fi
 
+# A name without ":arch" means the native package (or an arch-all one);
+# once a foreign architecture is added, dpkg-query lists every
+# architecture's copy of a Multi-Arch: same package, so pick ours.
+native=$(dpkg --print-architecture)
 missing=()
 for p in "${pkgs[@]}"; do
-	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-	[[ $status == "install ok installed" ]] || missing+=("$p")
+	want="$native all"
+	[[ $p == *:* ]] && want=${p#*:}
+	ok=0
+	while read -r arch status; do
+		[[ " $want " == *" $arch "* &&
+			$status == "install ok installed" ]] && ok=1
+	done < <(dpkg-query -W -f='${Architecture} ${Status}\n' "$p" \
+		2>/dev/null || true)
+	((ok)) || missing+=("$p")
 done
 ((${#missing[@]} == 0)) && exit 0
 
@@ -38,6 +57,10 @@ echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+if [[ " ${missing[*]}" == *:arm64* ]] &&
+	! dpkg --print-foreign-architectures | grep -qx arm64; then
+	"${sudo[@]}" dpkg --add-architecture arm64
+fi
 if ! { "${sudo[@]}" apt-get update -q &&
        "${sudo[@]}" apt-get install -y -q --no-install-recommends \
 		"${missing[@]}"; } >"$log" 2>&1; then

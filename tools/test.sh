@@ -10,6 +10,10 @@
 #   filesystems the normal build's ctest on loop ext4, xfs, btrfs and on
 #               tmpfs, and the reclaim policy each gets (tools/fs-matrix.sh;
 #               as root with loop devices, else skipped)
+#   arm64       build-arm64/  cross-built for aarch64 (gcc), -Werror, ctest
+#                            under qemu-user; build-arm64-clang/ the same
+#                            compiled with clang-14 (tools/arm64.sh); on
+#                            an arm64 machine, nothing (normal covers it)
 #   format      clang-format --dry-run --Werror over the C sources
 #                            (skipped when clang-format is not installed)
 #   fuzz        build-fuzz/  libFuzzer targets (clang-14, ASan+UBSan), each
@@ -129,6 +133,7 @@ fi
 if [[ ${MRING_TEST_VALGRIND:-0} == 1 ]]; then
 	step valgrind valgrind
 fi
+step arm64 bash tools/arm64.sh build-arm64
 step format format
 if [[ ${MRING_TEST_FUZZ:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)} == 1 ]]
 then

@@ -79,18 +79,35 @@ static bool have_hw(void)
 	return __builtin_cpu_supports("sse4.2");
 }
 #elif defined(__aarch64__)
-__attribute__((target("+crc"))) static uint32_t
-crc_hw(uint32_t crc, const uint8_t *p, size_t n)
+/*
+ * The CRC instructions are optional in ARMv8.0, so only this function is
+ * built for them, and only called when the kernel says the CPU has them.
+ * No one spelling works for both compilers: GCC wants "+crc" and its own
+ * builtins; clang 14 wants "crc" (it reads "+crc" as "++crc") and the
+ * __builtin_arm_ ones, and its <arm_acle.h> hides __crc32cd unless the
+ * whole file is built for +crc.
+ */
+#if defined(__clang__)
+#define CRC_TARGET __attribute__((target("crc")))
+#define crc32c_u64(crc, v) __builtin_arm_crc32cd(crc, v)
+#define crc32c_u8(crc, b) __builtin_arm_crc32cb(crc, b)
+#else
+#define CRC_TARGET __attribute__((target("+crc")))
+#define crc32c_u64(crc, v) __builtin_aarch64_crc32cx(crc, v)
+#define crc32c_u8(crc, b) __builtin_aarch64_crc32cb(crc, b)
+#endif
+
+CRC_TARGET static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
 {
 	while (n >= 8) {
 		uint64_t v;
 		memcpy(&v, p, 8);
-		crc = __builtin_aarch64_crc32cx(crc, v);
+		crc = crc32c_u64(crc, v);
 		p += 8;
 		n -= 8;
 	}
 	while (n--)
-		crc = __builtin_aarch64_crc32cb(crc, *p++);
+		crc = crc32c_u8(crc, *p++);
 	return crc;
 }
 
