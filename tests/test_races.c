@@ -45,12 +45,16 @@
 #define KIB (1ull << 10)
 #define MIB (1ull << 20)
 
-/* Sanitizers cost 3-15x: fewer rounds there, so a test stays < 60 s. */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+/* Sanitizers cost 2-15x: fewer rounds there, so a test stays < 60 s. */
+#if defined(__SANITIZE_THREAD__)
 #define SLOW 4
+#elif defined(__SANITIZE_ADDRESS__)
+#define SLOW 2
 #elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#if __has_feature(thread_sanitizer)
 #define SLOW 4
+#elif __has_feature(address_sanitizer)
+#define SLOW 2
 #endif
 #endif
 #ifndef SLOW
@@ -246,9 +250,9 @@ static void test_lost_wakeup(void **state)
 	snprintf(path, sizeof path, "%s/lw", shm_dir());
 	tu_create(path, 1 * MIB, 0, MRING_F_OVERWRITE);
 	view_open(&v, path);
-	/* 64 laps a run, 2 processes at a time: as many sleeps as we can. */
-	struct lw_job j = {path, 64 * (1 * MIB / (16 * KIB)) * 40 / SLOW};
-	for (int run = 0; run < 8; run++) {
+	/* 2 GiB a run; a new producer (and thread) each time. */
+	struct lw_job j = {path, 2048 * MIB / (16 * KIB) / SLOW};
+	for (int run = 0; run < 6; run++) {
 		pid_t pid = tu_spawn(lw_producer, &j, WATCHDOG_S + 10);
 		assert_int_equal(wait_moving(pid, &v, "lost_wakeup"), 0);
 	}
@@ -306,7 +310,7 @@ static void test_join_vs_discard(void **state)
 	                          .start = MRING_START_OLDEST};
 	struct mring_stats st;
 	struct view v;
-	int opens = 12000 / SLOW;
+	int opens = 10000 / SLOW;
 	(void)state;
 
 	if (thread_off()) {
