@@ -4,6 +4,11 @@
 #   asan        build-asan/  -DMRING_SANITIZE=address (ASan+UBSan), ctest
 #   tsan        build-tsan/  -DMRING_SANITIZE=thread, ctest; only when
 #                            MRING_TEST_TSAN=1 (default: 1 if CI=true)
+#   chaos       build-chaos/ -DMRING_CHAOS=ON: random yields and sleeps
+#                            between the shared accesses of every protocol;
+#                            the core suite and the soak smoke test, bounded
+#                            to 10 minutes; only when MRING_TEST_CHAOS=1
+#                            (default: 1 if CI=true)
 #   valgrind    build-valgrind/  every test executable under valgrind
 #                            memcheck; only when MRING_TEST_VALGRIND=1 (slow,
 #                            not in CI; see valgrind() below)
@@ -87,6 +92,24 @@ tsan()
 			"${norand[@]}" ctest --output-on-failure -j2)
 }
 
+# The chaos build widens every race window (ring/src/chaos.c): the core
+# suite (not the tool's Python tests, the file-system drivers or the
+# benchmark smoke runs, which test nothing lockless) plus the soak smoke
+# test, which streams through restarts. Each test gets 300 s at most, the
+# step about 5 minutes on 2 cores.
+chaos()
+{
+	cmake -S . -B build-chaos -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DMRING_BUILD_TESTS=ON -DBUILD_TESTING=ON -DMRING_BUILD_BENCH=ON \
+		-DMRING_CHAOS=ON -DMRING_WERROR=ON &&
+		cmake --build build-chaos -j"$jobs" &&
+		(cd build-chaos &&
+			ctest --output-on-failure -j2 --timeout 300 \
+				-LE 'tool|fsrel|bench-smoke' &&
+			ctest --output-on-failure --timeout 300 \
+				-R '^bench[.]soak[.]smoke$')
+}
+
 # Memcheck over the C tests and examples: each test executable runs under
 # valgrind (CMake's emulator hook prefixes it), forked children included.
 # Any error, or a definite leak, fails the test (exit 99). The Python tests
@@ -129,6 +152,10 @@ step asan asan
 if [[ ${MRING_TEST_TSAN:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)} == 1 ]]
 then
 	step tsan tsan
+fi
+if [[ ${MRING_TEST_CHAOS:-$([[ ${CI:-} == true ]] && echo 1 || echo 0)} == 1 ]]
+then
+	step chaos chaos
 fi
 if [[ ${MRING_TEST_VALGRIND:-0} == 1 ]]; then
 	step valgrind valgrind
