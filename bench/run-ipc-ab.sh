@@ -19,6 +19,8 @@ reps=3
 seconds=1
 lat_records=5000
 sizes=64,1M
+only=mring-shm,mring-disk,pipe,unix
+pin=()
 
 usage() {
 	cat <<EOF
@@ -31,6 +33,11 @@ usage: $0 --a BIN --b BIN [options]
   --seconds S            throughput phase per combination ($seconds)
   --lat-records N        records of the latency phase ($lat_records)
   --sizes LIST           record sizes ($sizes)
+  --only LIST            transports ($only)
+  --pin P,C              producer on CPU P, consumer on CPU C (default:
+                         not pinned; 64 B and 1 MiB rows are then
+                         bimodal on 2 vCPUs, by where the two land)
+  --tag NAME             files are results/ipc-ab-NAME-*, not ipc-ab-*
 EOF
 }
 
@@ -46,6 +53,9 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift ;;
 	--lat-records) lat_records=$2; shift ;;
 	--sizes) sizes=$2; shift ;;
+	--only) only=$2; shift ;;
+	--pin) pin=(--pin "$2"); shift ;;
+	--tag) tag=-$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -56,7 +66,7 @@ done
 mkdir -p "$out"
 tmp=$(mktemp -d "$dir/mring-bench-ipc-ab.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-base=$out/ipc-ab
+base=$out/ipc-ab${tag:-}
 rm -f "$base-$la.csv" "$base-$lb.csv"
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -66,7 +76,7 @@ rm -f "$base-$la.csv" "$base-$lb.csv"
 	echo "kernel: $(uname -sr)"
 	echo "cpu: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "shm: $(findmnt -no FSTYPE,SOURCE -T /dev/shm | head -1); disk ring: $(findmnt -no FSTYPE,SOURCE -T "$tmp")"
-	echo "settings: reps $reps each, order A B B A A B ..., $seconds s throughput phase, $lat_records paced records for latency, sizes $sizes (64 B also batched 16 per commit), ring 16 MiB, not pinned"
+	echo "settings: reps $reps each, order A B B A A B ..., $seconds s throughput phase, $lat_records paced records for latency, sizes $sizes (64 B also batched 16 per commit), transports $only, ring 16 MiB, CPU pinning ${pin[1]:-none}"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "note: other engineers use this machine at the same time; figures are noisy"
 } > "$base-machine.txt"
@@ -78,7 +88,7 @@ run() { # run LABEL BIN REP
 	echo "== $1 rep $3 (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 	"$2" --seconds "$seconds" --lat-records "$lat_records" \
 		--sizes "$sizes" --disk-dir "$tmp" --csv "$csv" "${hdr[@]}" \
-		--rep "$3"
+		--only "$only" "${pin[@]}" --rep "$3"
 }
 for ((r = 1; r <= reps; r++)); do
 	if ((r % 2)); then
@@ -103,9 +113,22 @@ def med(rows, c):
     return statistics.median(float(r[c]) for r in rows)
 cols = [('records_per_s', 'Mrec/s', 1e6), ('gbps', 'GB/s', 1),
         ('lat_p50_us', 'p50 us', 1), ('lat_p99_us', 'p99 us', 1)]
+def best(rows, c):
+    return max(float(r[c]) for r in rows)
+def paired(a, b, c):
+    # Ratio within each repetition (A and B ran back to back), median.
+    ra = {r['rep']: float(r[c]) for r in a}
+    rs = [float(r[c]) / ra[r['rep']] for r in b
+          if ra.get(r['rep'])]
+    return statistics.median(rs) if rs else float('nan')
+print(f'Medians over repetitions; "{lb}/{la}" is the ratio of the medians, '
+      f'"paired" the median of the ratios within each repetition (the two '
+      f'builds ran back to back). pipe and unix run the same code in both '
+      f'builds: their ratios show the noise.\n')
 print('| transport | medium | wait | record | batch | n | ' + ' | '.join(
-    f'{n} {la} | {n} {lb} | {lb}/{la}' for _, n, _ in cols) + ' |')
-print('|' + '---:|' * (6 + 3 * len(cols)))
+    f'{n} {la} | {n} {lb} | {lb}/{la}' for _, n, _ in cols) +
+    ' | Mrec/s paired | Mrec/s best ' + la + ' | best ' + lb + ' | best ' + lb + '/' + la + ' |')
+print('|' + '---:|' * (10 + 3 * len(cols)))
 for k in sorted(A, key=lambda k: (k[0], k[1], k[2], k[3], k[4])):
     if k not in B:
         continue
@@ -114,7 +137,11 @@ for k in sorted(A, key=lambda k: (k[0], k[1], k[2], k[3], k[4])):
         x, y = med(A[k], c) / s, med(B[k], c) / s
         cells += [f'{x:.3f}', f'{y:.3f}', f'{y / x:.3f}' if x else '-']
     print(f'| {k[0]} | {k[1]} | {k[2]} | {k[3]} | {k[4]} | '
-          f'{len(A[k])}/{len(B[k])} | ' + ' | '.join(cells) + ' |')
+          f'{len(A[k])}/{len(B[k])} | ' + ' | '.join(cells) +
+          f' | {paired(A[k], B[k], "records_per_s"):.3f}'
+          f' | {best(A[k], "records_per_s") / 1e6:.3f}'
+          f' | {best(B[k], "records_per_s") / 1e6:.3f}'
+          f' | {best(B[k], "records_per_s") / best(A[k], "records_per_s"):.3f} |')
 for n, f in ((la, fa), (lb, fb)):
     rows = list(csv.DictReader(open(f)))
     reps = {}
