@@ -11,9 +11,13 @@
  * last committed record. Each block draws its geometry: rings of 64 KiB,
  * 256 KiB or 1 MiB, windows of a quarter or an eighth of it, records up to
  * 3000 bytes or up to an eighth of the ring (--fixed: always the CI run's
- * 256 KiB, 64 KiB, 3000). Prints a line per block and a summary: rounds,
- * kills by kind, failures, wall time, the command. Exits 0 only if no round
- * failed.
+ * 256 KiB, 64 KiB, 3000). Each round has a producer, durable consumers
+ * d1-d3, an observer and a joiner (new durable consumers at the oldest
+ * data, removed after a while; tests/torture.h); the producer's thread
+ * discards with zero-range, punch-hole and cache drop in turn, a life
+ * each, with the least cache budget. Prints a line per block and a
+ * summary: rounds, kills by kind, joins, bytes discarded, failures, wall
+ * time, the command. Exits 0 only if no round failed.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -62,6 +66,21 @@ static void print_totals(const struct tt_totals *t)
 	printf("miscounted  %llu laps a durable consumer missed while down, "
 	       "reported with a wrong record count (a failure)\n",
 	       (unsigned long long)t->unverified);
+	printf("joiners     %llu joins (%llu at the newest), %llu records/"
+	       "chunks and %llu bytes verified, %llu slots of killed joiners "
+	       "removed\n",
+	       (unsigned long long)t->joins, (unsigned long long)t->joins_new,
+	       (unsigned long long)t->joiner_records,
+	       (unsigned long long)t->joiner_bytes,
+	       (unsigned long long)t->leftovers);
+	printf("discarded   zero %llu bytes (%llu ops), punch %llu (%llu), "
+	       "cache %llu (%llu) by the maintenance thread\n",
+	       (unsigned long long)t->reclaimed[MRING_RECLAIM_ZERO],
+	       (unsigned long long)t->reclaim_ops[MRING_RECLAIM_ZERO],
+	       (unsigned long long)t->reclaimed[MRING_RECLAIM_PUNCH],
+	       (unsigned long long)t->reclaim_ops[MRING_RECLAIM_PUNCH],
+	       (unsigned long long)t->reclaimed[MRING_RECLAIM_CACHE],
+	       (unsigned long long)t->reclaim_ops[MRING_RECLAIM_CACHE]);
 	printf("failures    %llu\n", (unsigned long long)t->failures);
 }
 
@@ -157,6 +176,7 @@ int main(int argc, char **argv)
 		                .max_len = maxl,
 		                .ndurable = 3,
 		                .nobserver = 1,
+		                .njoiner = 1,
 		                .salt = seed + b,
 		                .vary_maint = true,
 		                .alarm_s = 600},

@@ -1,12 +1,15 @@
 /*
  * SIGKILL torture, the short run: for each kind of ring (records, records
  * with CRC, bytes; back-pressure and overwrite), a producer, three durable
- * consumers and an observer in separate processes are killed at random
- * moments and at chosen points (between reserve and commit, between peek
- * and release, right after a window change...), and restarted, round
- * after round; the ring's positions are checked after each round, and
- * every consumer checks every record it reads. The engine is torture.c;
- * bench/torture runs it for thousands of rounds.
+ * consumers, an observer and a joiner (new durable consumers at the oldest
+ * data, one after another, each removed after a while) in separate
+ * processes are killed at random moments and at chosen points (between
+ * reserve and commit, between peek and release, right after a window
+ * change, right after a join...), and restarted, round after round, while
+ * the producer's maintenance thread discards the oldest data (zero-range,
+ * punch-hole, cache drop in turn); the ring's positions are checked after
+ * each round, and every consumer checks every record it reads. The engine
+ * is torture.c; bench/torture runs it for thousands of rounds.
  *
  * TORTURE_ROUNDS (default 20 per kind of ring, 120 in all) and
  * TORTURE_SEED override the defaults.
@@ -37,6 +40,7 @@ static void run(int config)
 	                .max_len = 3000,
 	                .ndurable = 3,
 	                .nobserver = 1,
+	                .njoiner = 1,
 	                .salt = (uint64_t)config,
 	                .vary_maint = true,
 	                .alarm_s = 120},
@@ -64,7 +68,10 @@ static void run(int config)
 	              "reserve-commit %llu, after-commit %llu, peek-release "
 	              "%llu, after-release %llu, window %llu, clean %llu; "
 	              "%llu records verified, %llu records and %llu bytes lost "
-	              "(reported)\n",
+	              "(reported); joiners: %llu joins (%llu at the newest), "
+	              "%llu records verified, %llu slots of killed ones "
+	              "removed; reclaimed zero %llu, punch %llu, cache %llu "
+	              "bytes\n",
 	              (unsigned long long)tot.rounds,
 	              (unsigned long long)tot.restarts,
 	              (unsigned long long)tot.kills[TT_EXTERNAL],
@@ -76,7 +83,14 @@ static void run(int config)
 	              (unsigned long long)tot.kills[TT_TERM],
 	              (unsigned long long)tot.records,
 	              (unsigned long long)tot.lost_records,
-	              (unsigned long long)tot.lost_bytes);
+	              (unsigned long long)tot.lost_bytes,
+	              (unsigned long long)tot.joins,
+	              (unsigned long long)tot.joins_new,
+	              (unsigned long long)tot.joiner_records,
+	              (unsigned long long)tot.leftovers,
+	              (unsigned long long)tot.reclaimed[MRING_RECLAIM_ZERO],
+	              (unsigned long long)tot.reclaimed[MRING_RECLAIM_PUNCH],
+	              (unsigned long long)tot.reclaimed[MRING_RECLAIM_CACHE]);
 }
 
 static void test_records(void **state)

@@ -26,6 +26,8 @@ static const char *const kind_names[TT_KINDS] = {
 	[TT_RELEASED] = "after-release",
 	[TT_WINDOW] = "window-change",
 	[TT_TERM] = "clean-close",
+	[TT_JOINED] = "after-join",
+	[TT_LEFT] = "close-remove",
 };
 
 const char *tt_kind_name(int kind)
@@ -144,6 +146,36 @@ static bool is_overwrite(const struct tt_rig *rig)
 	return rig->cfg.flags & MRING_F_OVERWRITE;
 }
 
+static bool is_joiner(const struct tt_rig *rig, int w)
+{
+	return w > rig->cfg.ndurable + rig->cfg.nobserver;
+}
+
+int tt_reclaim_of(const struct tt_rig_config *cfg, uint64_t life)
+{
+	static const int turn[] = {MRING_RECLAIM_ZERO, MRING_RECLAIM_PUNCH,
+	                           MRING_RECLAIM_CACHE};
+
+	if (cfg->reclaim != TT_RECLAIM_ROTATE)
+		return cfg->reclaim;
+	return turn[life % 3];
+}
+
+/* What the maintenance thread discarded in this life, on top of the
+ * lives before (a kill may come at any moment: sampled as it runs). */
+static void note_reclaim(struct life *L, struct mring *p, int pol)
+{
+	struct mring_stats st;
+
+	mring_stats(p, &st);
+	__atomic_store_n(&L->sh->reclaimed[pol],
+	                 L->sh->reclaim_base[pol] + st.reclaimed_bytes,
+	                 __ATOMIC_RELAXED);
+	__atomic_store_n(&L->sh->reclaim_ops[pol],
+	                 L->sh->reclaim_ops_base[pol] + st.reclaim_ops,
+	                 __ATOMIC_RELAXED);
+}
+
 /* Payload length of record seq, or of the byte chunk at position seq. */
 static size_t len_of(const struct tt_rig *rig, uint64_t seq)
 {
@@ -163,13 +195,26 @@ static uint64_t window_of(const char *path)
 static int producer_life(struct life *L)
 {
 	const struct tt_rig *rig = L->rig;
-	struct mring_config oc = {.flags = L->plan.maint};
+	int pol = tt_reclaim_of(&rig->cfg, L->sh->lives - 1);
+	/* Make the thread discard: an explicit policy (AUTO leaves a ring
+	 * this small alone) and a budget far below the ring. */
+	struct mring_config oc = {
+		.flags = L->plan.maint,
+		.reclaim = pol,
+		.cache_budget = rig->cfg.cache_budget ? rig->cfg.cache_budget
+	                                              : 1,
+	};
 	struct mring_stats st;
 	struct tt_note n = note_get(L->sh);
 	struct mring *p;
-	uint64_t h, seq, last_win = UINT64_MAX;
-	int rc = mring_open(rig->cfg.path, MRING_PRODUCER, &oc, &p);
+	uint64_t h, seq, last_win = UINT64_MAX, commits = 0;
+	int rc;
 
+	for (int k = 0; k < 5; k++) {
+		L->sh->reclaim_base[k] = L->sh->reclaimed[k];
+		L->sh->reclaim_ops_base[k] = L->sh->reclaim_ops[k];
+	}
+	rc = mring_open(rig->cfg.path, MRING_PRODUCER, &oc, &p);
 	if (rc < 0)
 		return wfail(L, "producer open: %s", mring_strerror(rc));
 	mring_stats(p, &st);
@@ -215,10 +260,13 @@ static int producer_life(struct life *L)
 		seq++;
 		bump(&L->sh->records, 1);
 		bump(&L->sh->bytes, len);
+		if (++commits % 256 == 0)
+			note_reclaim(L, p, pol);
 		maybe_die(L, TT_COMMITTED);
 		if (win_changed)
 			maybe_die(L, TT_WINDOW);
 	}
+	note_reclaim(L, p, pol);
 	mring_close(p);
 	return 0;
 }
@@ -230,8 +278,9 @@ struct reader {
 	uint64_t exp; /* next record number, UINT64_MAX if not known */
 	uint64_t lost_b, lost_r;
 	bool may_lap;
-	bool resumed;  /* durable, overwrite: nothing read since the restart */
-	uint64_t soft; /* what exp would be, if the count after it was right */
+	bool resumed;   /* durable, overwrite: nothing read since the restart */
+	uint64_t soft;  /* what exp would be, if the count after it was right */
+	uint64_t start; /* where this consumer started (messages) */
 	uint8_t *buf;
 };
 
@@ -292,10 +341,20 @@ static int verify(struct life *L, struct reader *rd, const uint8_t *src,
 
 	if (!is_records(L->rig)) {
 		bad = tu_check(src, rd->pos, k);
-		if (bad >= 0)
+		if (bad >= 0) {
+			/* Zeros: a discard came before the read. */
+			size_t z = 0;
+			while ((size_t)bad + z < k && !src[bad + z])
+				z++;
 			return wfail(
-				L, "byte %llu is wrong",
-				(unsigned long long)(rd->pos + (uint64_t)bad));
+				L,
+				"byte %llu is wrong (%zu zero bytes "
+				"from there; read %zu at %llu; started "
+				"at %llu)",
+				(unsigned long long)(rd->pos + (uint64_t)bad),
+				z, k, (unsigned long long)rd->pos,
+				(unsigned long long)rd->start);
+		}
 		return 0;
 	}
 	size_t want = len_of(L->rig, seq);
@@ -467,6 +526,104 @@ static int consumer_life(struct life *L)
 	return 0;
 }
 
+static void jphase_set(struct tt_shared *sh, uint32_t ph)
+{
+	/* The caller reads jname only after it reads a phase != 0. */
+	__atomic_store_n(&sh->jphase, ph, __ATOMIC_RELEASE);
+}
+
+/*
+ * One join: register a new durable consumer, check what it reads up to
+ * `budget` bytes, close it and remove it. Returns 0 to go on, 1 at the
+ * end of the stream, or an exit code (> 1) on failure.
+ */
+static int join_once(struct life *L, struct reader *rd, uint64_t budget,
+                     int start)
+{
+	const struct tt_rig *rig = L->rig;
+	struct tt_shared *sh = L->sh;
+	char name[32];
+	struct mring_config cc = {.consumer_name = name, .start = start};
+	struct mring_stats st;
+	uint64_t last_win = UINT64_MAX, b0 = sh->bytes;
+	int rc = 0;
+
+	snprintf(name, sizeof name, "j%d.%llu", L->w,
+	         (unsigned long long)sh->joins);
+	memcpy(sh->jname, name, sizeof name);
+	bump(&sh->joins, 1);
+	if (start == MRING_START_NEWEST)
+		bump(&sh->joins_new, 1);
+	jphase_set(sh, 1);
+	rc = mring_open(rig->cfg.path, MRING_CONSUMER, &cc, &rd->c);
+	if (rc < 0)
+		return wfail(L, "joiner open %s: %s", name, mring_strerror(rc));
+	maybe_die(L, TT_JOINED);
+	mring_stats(rd->c, &st);
+	if (st.position > st.head)
+		return wfail(L, "joiner %s starts at %llu, past head %llu",
+		             name, (unsigned long long)st.position,
+		             (unsigned long long)st.head);
+	rd->pos = rd->start = st.position;
+	rd->exp = rd->soft = UINT64_MAX;
+	rd->lost_b = st.bytes_lost;
+	rd->lost_r = st.records_lost;
+	rd->resumed = false;
+	rd->may_lap = is_overwrite(rig);
+	note_set(sh, UINT64_MAX, rd->pos, UINT64_MAX, rd->pos);
+	jphase_set(sh, 2);
+	/* The first record's number is learnt from its payload; from then
+	 * on every record must follow (read_one). */
+	while (!stopping() && sh->bytes - b0 < budget) {
+		rc = read_one(L, rd, &last_win);
+		if (rc > 1)
+			return rc;
+		if (rc == 1)
+			break;
+	}
+	jphase_set(sh, 3);
+	mring_close(rd->c);
+	rd->c = NULL;
+	maybe_die(L, TT_LEFT);
+	int rm = mring_consumer_remove(rig->cfg.path, name);
+	if (rm < 0)
+		return wfail(L, "joiner remove %s: %s", name,
+		             mring_strerror(rm));
+	jphase_set(sh, 0);
+	return rc;
+}
+
+/*
+ * A joiner's life: join, read, leave, again, until stopped or the end of
+ * the stream. In a drain: one join at the oldest data, read to the end.
+ */
+static int joiner_life(struct life *L)
+{
+	const struct tt_rig *rig = L->rig;
+	bool drain = rig->final_head != UINT64_MAX;
+	struct reader rd = {.exp = UINT64_MAX, .soft = UINT64_MAX};
+	int rc = 0;
+
+	rd.buf = malloc(TT_COPY_MAX + rig->cfg.max_len);
+	if (!rd.buf)
+		return wfail(L, "out of memory");
+	while (rc == 0 && !stopping()) {
+		uint64_t budget =
+			drain ? UINT64_MAX
+			      : 1 + tu_rand(&L->rnd) % (2 * rig->cfg.capacity);
+		int start = !drain && tu_rand(&L->rnd) % 4 == 0
+		                    ? MRING_START_NEWEST
+		                    : MRING_START_OLDEST;
+		rc = join_once(L, &rd, budget, start);
+		if (drain && rc == 0)
+			rc = stopping() ? 0 : wfail(L, "drain ended early");
+		if (drain)
+			break;
+	}
+	free(rd.buf);
+	return rc > 1 ? rc : 0;
+}
+
 static int worker_main(void *arg)
 {
 	struct life *L = arg;
@@ -477,7 +634,9 @@ static int worker_main(void *arg)
 	L->rnd ^= (uint64_t)getpid();
 	L->win = window_of(L->rig->cfg.path);
 	bump(&L->sh->lives, 1);
-	return L->w == 0 ? producer_life(L) : consumer_life(L);
+	if (L->w == 0)
+		return producer_life(L);
+	return is_joiner(L->rig, L->w) ? joiner_life(L) : consumer_life(L);
 }
 
 /* ==== the caller's side =================================================== */
@@ -490,7 +649,7 @@ int tt_rig_init(struct tt_rig *rig, const struct tt_rig_config *cfg)
 
 	memset(rig, 0, sizeof *rig);
 	rig->cfg = *cfg;
-	rig->nworkers = 1 + cfg->ndurable + cfg->nobserver;
+	rig->nworkers = 1 + cfg->ndurable + cfg->nobserver + cfg->njoiner;
 	if (rig->nworkers > TT_MAX_WORKERS)
 		return -EINVAL;
 	if (!rig->cfg.alarm_s)
@@ -564,8 +723,10 @@ struct tt_plan tt_random_plan(const struct tt_rig *rig, int w, unsigned pct,
                               uint64_t *rnd)
 {
 	static const int pkinds[] = {TT_RESERVED, TT_COMMITTED, TT_WINDOW};
-	static const int ckinds[] = {TT_PEEKED, TT_RELEASED, TT_WINDOW};
+	static const int ckinds[] = {TT_PEEKED, TT_RELEASED, TT_WINDOW,
+	                             TT_JOINED, TT_LEFT};
 	struct tt_plan p = {0};
+	bool joiner = is_joiner(rig, w);
 
 	if (w == 0 && rig->cfg.vary_maint) {
 		static const unsigned m[] = {0, MRING_F_NO_PREFETCH,
@@ -574,11 +735,13 @@ struct tt_plan tt_random_plan(const struct tt_rig *rig, int w, unsigned pct,
 	}
 	if (tu_rand(rnd) % 100 >= pct)
 		return p;
-	p.kind = (w == 0 ? pkinds : ckinds)[tu_rand(rnd) % 3];
+	p.kind = (w == 0 ? pkinds : ckinds)[tu_rand(rnd) % (joiner ? 5 : 3)];
 	/* Soon or a little later: 1 .. 4096, about evenly in log scale. */
 	p.n = 1 + tu_rand(rnd) % (1ull << (tu_rand(rnd) % 13));
 	if (p.kind == TT_WINDOW)
 		p.n = 1 + tu_rand(rnd) % 3;
+	if (p.kind == TT_JOINED || p.kind == TT_LEFT)
+		p.n = 1 + tu_rand(rnd) % 4;
 	return p;
 }
 
@@ -590,6 +753,37 @@ static int wait_status(pid_t pid, int flags)
 		if (errno != EINTR)
 			return -1;
 	return st;
+}
+
+/*
+ * A joiner's process is gone: remove the durable consumer it may have left
+ * (killed between its open and its own remove), or it holds the producer
+ * back for ever. Returns 0, or -1 with the reason in why.
+ */
+static int remove_leftover(struct tt_rig *rig, int w, char *why, size_t n)
+{
+	struct tt_shared *sh = &rig->sh[w];
+	uint32_t ph = __atomic_load_n(&sh->jphase, __ATOMIC_ACQUIRE);
+	int rc;
+
+	if (!is_joiner(rig, w) || ph == 0)
+		return 0;
+	rc = mring_consumer_remove(rig->cfg.path, sh->jname);
+	sh->jphase = 0;
+	if (rc == 0)
+		sh->leftovers++;
+	/* Opening: it may not have claimed a slot yet; leaving: it may
+	 * have removed it. Reading: the slot must be there. */
+	if (rc == 0 || (rc == -ENOENT && ph != 2))
+		return 0;
+	if (why) {
+		size_t l = strlen(why);
+		snprintf(why + l, n - l,
+		         "[worker %d: removing the slot %s of a dead joiner "
+		         "(phase %u): %s] ",
+		         w, sh->jname, ph, mring_strerror(rc));
+	}
+	return -1;
 }
 
 /* How worker w's life ended: 0 if that is allowed, else 1 (and why). */
@@ -608,8 +802,9 @@ static int judge(struct tt_rig *rig, int w, int status, char *why, size_t n)
 	if (__atomic_load_n(&sh->failed, __ATOMIC_ACQUIRE))
 		ok = false;
 	rig->pid[w] = 0;
+	bool left_bad = remove_leftover(rig, w, why, n) < 0;
 	if (ok)
-		return 0;
+		return left_bad;
 	if (why) {
 		size_t l = strlen(why);
 		snprintf(why + l, n - l, "[worker %d, status 0x%x: %s] ", w,
@@ -679,6 +874,42 @@ static int why_fail(char *why, size_t n, const char *fmt, ...)
 	return -1;
 }
 
+/*
+ * A joiner's slot on a still ring: it must be the live joiner's current
+ * one (a dead joiner's was removed when it was reaped), at or below head;
+ * once its open returned, where its note says, as d1...
+ */
+static int check_joiner(struct tt_rig *rig, const struct mring_info *in,
+                        const struct mring_consumer_info *ci, char *why,
+                        size_t n)
+{
+	unsigned long long k;
+	int w;
+
+	if (sscanf(ci->name, "j%d.%llu", &w, &k) != 2 || w < 0 ||
+	    w >= rig->nworkers || !is_joiner(rig, w) || rig->pid[w] <= 0 ||
+	    rig->sh[w].jphase == 0 || strcmp(rig->sh[w].jname, ci->name))
+		return why_fail(why, n,
+		                "durable consumer %s at %llu left behind "
+		                "(no live joiner has it)",
+		                ci->name, (unsigned long long)ci->position);
+	struct tt_note cn = note_get(&rig->sh[w]);
+	uint64_t p = ci->position;
+	bool reading = rig->sh[w].jphase == 2;
+	bool bp = !is_overwrite(rig);
+	if (p > in->head ||
+	    (reading && (p < cn.pos0 || (bp && p != cn.pos0 && p != cn.pos1))))
+		return why_fail(why, n,
+		                "joiner %s at %llu (phase %u): tail %llu, head "
+		                "%llu, its last release went from %llu to %llu",
+		                ci->name, (unsigned long long)p,
+		                rig->sh[w].jphase, (unsigned long long)in->tail,
+		                (unsigned long long)in->head,
+		                (unsigned long long)cn.pos0,
+		                (unsigned long long)cn.pos1);
+	return 0;
+}
+
 /* The checks of tt_check on a still ring. */
 static int check_still(struct tt_rig *rig, char *why, size_t n)
 {
@@ -703,6 +934,11 @@ static int check_still(struct tt_rig *rig, char *why, size_t n)
 		                (unsigned long long)pn.pos1);
 	for (int i = 0; i < nc && i < TT_MAX_WORKERS * 2; i++) {
 		int w;
+		if (ci[i].durable && ci[i].name[0] == 'j') {
+			if (check_joiner(rig, &in, &ci[i], why, n) < 0)
+				return -1;
+			continue;
+		}
 		if (!ci[i].durable || sscanf(ci[i].name, "d%d", &w) != 1 ||
 		    w < 1 || w > rig->cfg.ndurable)
 			continue;
@@ -821,6 +1057,18 @@ static void add_totals(const struct tt_rig *rig, struct tt_totals *tot)
 			tot->lost_records += s->lost_records;
 			tot->lost_bytes += s->lost_bytes;
 			tot->unverified += s->unverified;
+		}
+		if (w == 0)
+			for (int k = 0; k < 5; k++) {
+				tot->reclaimed[k] += s->reclaimed[k];
+				tot->reclaim_ops[k] += s->reclaim_ops[k];
+			}
+		if (is_joiner(rig, w)) {
+			tot->joins += s->joins;
+			tot->joins_new += s->joins_new;
+			tot->leftovers += s->leftovers;
+			tot->joiner_records += s->records;
+			tot->joiner_bytes += s->bytes;
 		}
 	}
 	tot->kills[TT_EXTERNAL] += rig->ext_kills;

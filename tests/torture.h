@@ -4,7 +4,8 @@
  *
  * A "rig" is one ring file and its workers, each a separate process forked
  * from the caller: worker 0 is the producer, workers 1..ndurable durable
- * consumers ("d1", "d2"...), the rest observers. Every record (or byte)
+ * consumers ("d1", "d2"...), then nobserver observers, then njoiner
+ * joiners. Every record (or byte)
  * follows from its number (or stream position), so each worker checks all
  * it reads: length, payload, order. Workers keep a note in memory shared
  * with the caller (it survives SIGKILL): before each commit or release,
@@ -19,6 +20,20 @@
  * between peek and release, right after release, right after a window
  * change. The caller adds SIGKILL at random moments and clean stops
  * (SIGTERM: close and exit 0).
+ *
+ * A joiner is a durable consumer that comes and goes while the producer's
+ * maintenance thread discards the oldest data (zero-range, punch-hole or
+ * cache drop, with a small cache budget so it never rests): in a loop it
+ * registers a NEW durable consumer under a fresh name ("j<w>.<n>") at
+ * MRING_START_OLDEST (one time in four MRING_START_NEWEST), checks every
+ * record or byte it reads up to a random amount (up to two capacities),
+ * closes, and removes itself with mring_consumer_remove(). It writes the
+ * name into the shared page before it opens. A joiner killed at any moment
+ * leaves its slot behind, which would hold the producer back for ever (and
+ * use up the slots): whoever reaps the process (tt_kill, tt_stop, tt_reap,
+ * tt_check) removes that slot at once, as an operator would with `mring
+ * consumer rm`; tt_check fails on any joiner slot that is neither the live
+ * joiner's current one nor removed.
  */
 #ifndef MRING_TORTURE_H
 #define MRING_TORTURE_H
@@ -41,6 +56,8 @@ enum tt_kind {
 	TT_RELEASED,  /* consumer: right after release returned */
 	TT_WINDOW,    /* either: right after crossing a window boundary */
 	TT_TERM,      /* SIGTERM: clean close, exit 0 */
+	TT_JOINED,    /* joiner: right after its open returned */
+	TT_LEFT,      /* joiner: closed, before it removed itself */
 	TT_KINDS
 };
 
@@ -65,6 +82,17 @@ struct tt_shared {
 	uint64_t stuck;      /* producer: reserve timed out (back-pressure) */
 	uint64_t unverified; /* laps missed while down whose record count
 	                      * was off (the slot's torn pos/seq pair) */
+	/* Producer: what its maintenance thread discarded, by policy
+	 * (enum mring_reclaim), over all lives (sampled as it runs). */
+	uint64_t reclaimed[5], reclaim_ops[5];
+	uint64_t reclaim_base[5], reclaim_ops_base[5]; /* lives before */
+	/* Joiner: jname is its durable consumer while jphase != 0; the
+	 * caller removes it if the process dies. */
+	uint32_t jphase; /* 0 none, 1 opening, 2 reading, 3 leaving */
+	char jname[32];
+	uint64_t joins;     /* consumers registered (names used) */
+	uint64_t joins_new; /* ... of them at MRING_START_NEWEST */
+	uint64_t leftovers; /* slots of dead lives removed by the caller */
 	char err[256];
 };
 
@@ -74,11 +102,21 @@ struct tt_rig_config {
 	uint64_t capacity;
 	uint32_t window;
 	uint32_t min_len, max_len; /* record payload / byte chunk lengths */
-	int ndurable, nobserver;
+	int ndurable, nobserver, njoiner;
 	uint64_t salt;    /* record lengths */
 	bool vary_maint;  /* producer lives: random thread/io_uring/none */
 	unsigned alarm_s; /* a worker life's upper bound */
+	/* The producer's mring_config.reclaim: TT_RECLAIM_ROTATE (0) takes
+	 * ZERO, PUNCH and CACHE in turn, one producer life each. */
+	int reclaim;
+	/* The producer's cache_budget: 0 is the least the thread takes (4
+	 * of its chunks), so it discards all the time. */
+	uint64_t cache_budget;
 };
+
+#define TT_RECLAIM_ROTATE 0
+/* The policy of the producer's nth life under cfg->reclaim. */
+int tt_reclaim_of(const struct tt_rig_config *cfg, uint64_t life);
 
 struct tt_rig {
 	struct tt_rig_config cfg;
@@ -156,6 +194,9 @@ struct tt_totals {
 	uint64_t lost_bytes;
 	uint64_t unverified; /* tt_shared.unverified, summed */
 	uint64_t failures;
+	uint64_t reclaimed[5], reclaim_ops[5]; /* by enum mring_reclaim */
+	uint64_t joins, joins_new, leftovers;
+	uint64_t joiner_records, joiner_bytes; /* verified by joiners */
 };
 
 struct tt_torture {
