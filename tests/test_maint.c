@@ -258,6 +258,54 @@ static void test_reclaim_spares_unread(void **state)
 }
 
 /*
+ * A producer reopened in the middle of a chunk: the thread discards by
+ * file offset, ahead of the writer, and the chunk the head is in holds
+ * this lap's committed bytes below the head. They must survive (the
+ * SIGKILL torture found them zeroed: the first chunk discarded was the
+ * head's own).
+ */
+static void test_reopen_keeps_head_chunk(void **state)
+{
+	TU_PATH(path, "reopen");
+	struct mring_stats st;
+	struct mring *p, *c;
+	uint64_t head = 0, pos;
+	uint8_t buf[65536];
+	ssize_t n;
+
+	(void)state;
+	tu_create(path, 4 * MIB, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_NONE, 0);
+	/* A lap and a part of a chunk. */
+	write_bytes(p, &head, 4 * MIB + 100000);
+	mring_close(p);
+	p = open_producer(path, MRING_RECLAIM_ZERO, 1 * MIB);
+	/* Let the thread discard ahead of the (idle) writer. */
+	for (int i = 0;; i++) {
+		assert_rc(mring_stats(p, &st), 0);
+		if (st.reclaim_ops >= 4 || st.reclaim != MRING_RECLAIM_ZERO)
+			break;
+		/* A hang detector, not a timing assertion. */
+		assert_true(i < 60000);
+		tu_sleep_ms(1);
+	}
+	mring_close(p);
+	/* Everything from the oldest intact byte to the head is data. */
+	assert_rc(mring_open(path, MRING_CONSUMER, NULL, &c), 0);
+	assert_rc(mring_stats(c, &st), 0);
+	pos = st.position;
+	assert_true(pos < head - 100000);
+	while ((n = mring_read(c, buf, sizeof buf, 0)) > 0) {
+		assert_int_equal(tu_check(buf, pos, (size_t)n), -1);
+		pos += (uint64_t)n;
+	}
+	assert_rc(n, 0);
+	assert_true(pos == head);
+	mring_close(c);
+	tu_rm(path);
+}
+
+/*
  * Overwrite mode: reclaim runs ahead of the writer, but a consumer never
  * takes zeros for data: whatever it reads and releases without
  * MRING_ELAPPED is exactly what was written.
@@ -573,6 +621,7 @@ int main(void)
 		cmocka_unit_test(test_policy_tmpfs),
 		cmocka_unit_test(test_reclaim_spares_unread),
 		cmocka_unit_test(test_reclaim_overwrite),
+		cmocka_unit_test(test_reopen_keeps_head_chunk),
 		cmocka_unit_test(test_no_major_faults),
 		cmocka_unit_test(test_consumer_readahead),
 		cmocka_unit_test(test_disk_full),

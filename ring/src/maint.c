@@ -708,7 +708,13 @@ void mring__maint_go(struct mring *r)
 	m->start = head;
 	m->written = head;
 	m->dropped = head;
-	m->discarded = head;
+	/*
+	 * Discards go by file offset: the chunk the head is in holds this
+	 * lap's committed data below the head (a producer reopened in the
+	 * middle of a chunk), so it is never discarded -- the first chunk
+	 * discarded is the next one. (Pre-faulting it is harmless.)
+	 */
+	m->discarded = (r->head + m->chunk - 1) & ~(m->chunk - 1);
 	m->go = true;
 	pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
