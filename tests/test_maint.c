@@ -53,22 +53,6 @@ static void write_bytes(struct mring *p, uint64_t *head, uint64_t n)
 	}
 }
 
-/* A ring on tmpfs, for the file-system dependent cases; NULL if none. */
-static const char *shm_dir(void)
-{
-	static char dir[64];
-	struct stat st;
-
-	if (dir[0])
-		return dir;
-	if (stat("/dev/shm", &st) != 0 || !S_ISDIR(st.st_mode))
-		return NULL;
-	snprintf(dir, sizeof dir, "/dev/shm/mring-test-%d", (int)getpid());
-	if (mkdir(dir, 0700) != 0)
-		return NULL;
-	return dir;
-}
-
 /* The file is on tmpfs (TMPDIR may point at one: tools/fs-matrix.sh). */
 static bool on_tmpfs(const char *path)
 {
@@ -155,7 +139,7 @@ static void test_policy_selection(void **state)
  * supported there and falls back to dropping the cache. */
 static void test_policy_tmpfs(void **state)
 {
-	const char *dir = shm_dir();
+	const char *dir = tu_shm_dir();
 	char path[128];
 	struct mring_stats st;
 	struct mring *p, *c;

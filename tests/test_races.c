@@ -181,20 +181,12 @@ static int wait_moving(pid_t pid, const struct view *v, const char *what)
 	}
 }
 
-/* A directory on tmpfs (the lost wake-up needs a ring in memory). */
+/* A directory on tmpfs (the lost wake-up needs a ring in memory), or
+ * the test directory where there is none. */
 static const char *shm_dir(void)
 {
-	static char dir[64];
-	struct stat st;
-
-	if (dir[0])
-		return dir;
-	if (stat("/dev/shm", &st) != 0 || !S_ISDIR(st.st_mode))
-		return tu_dir();
-	snprintf(dir, sizeof dir, "/dev/shm/mring-races-%d", (int)getpid());
-	if (mkdir(dir, 0700) != 0)
-		return tu_dir();
-	return dir;
+	const char *d = tu_shm_dir();
+	return d ? d : tu_dir();
 }
 
 /* ---- 1. lost wake-up between the thread and the producer --------------- */

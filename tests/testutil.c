@@ -101,6 +101,23 @@ const char *tu_dir(void)
 	return tu_dir_buf;
 }
 
+const char *tu_shm_dir(void)
+{
+	static char dir[64];
+	struct stat st;
+
+	if (dir[0])
+		return dir;
+	if (stat("/dev/shm", &st) != 0 || !S_ISDIR(st.st_mode))
+		return NULL;
+	snprintf(dir, sizeof dir, "/dev/shm/mring-test-%d", (int)getpid());
+	if (mkdir(dir, 0700) != 0) {
+		dir[0] = 0;
+		return NULL;
+	}
+	return dir;
+}
+
 char *tu_path(char *buf, size_t n, const char *name)
 {
 	snprintf(buf, n, "%s/%s", tu_dir(), name);

@@ -87,6 +87,9 @@ void tu_assert_rc_in(long long got, const int *set, int n, const char *expr,
 const char *tu_dir(void);
 /* buf = "<tu_dir()>/<name>"; returns buf. */
 char *tu_path(char *buf, size_t n, const char *name);
+/* A new directory of this process on tmpfs (/dev/shm), for rings that must
+ * live in memory; NULL if there is none. The caller removes it (rmdir). */
+const char *tu_shm_dir(void);
 #define TU_PATH(var, name) \
 	char var[512];     \
 	tu_path(var, sizeof var, name)
