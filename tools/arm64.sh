@@ -43,23 +43,23 @@ configure()
 	}
 }
 
-echo "arm64.sh: clang-14 --target=aarch64-linux-gnu, -Werror"
-mkdir -p "$dir-clang" &&
-	configure "$dir-clang" -DMRING_ARM64_CC=clang &&
-	cmake --build "$dir-clang" -j"$jobs" >"$dir-clang/build.log" 2>&1 || {
-	cat "$dir-clang/build.log" 2>/dev/null
-	echo "arm64.sh: the clang build for aarch64 failed"
-	exit 1
+# build DIR CC: configure and build with that compiler, or say why not.
+build()
+{
+	local d=$1 cc=$2
+	mkdir -p "$d" &&
+		configure "$d" -DMRING_ARM64_CC="$cc" &&
+		cmake --build "$d" -j"$jobs" >"$d/build.log" 2>&1 || {
+		cat "$d/build.log" 2>/dev/null
+		echo "arm64.sh: the $cc build for aarch64 failed"
+		exit 1
+	}
 }
 
+echo "arm64.sh: clang-14 --target=aarch64-linux-gnu, -Werror"
+build "$dir-clang" clang
 echo "arm64.sh: gcc-aarch64-linux-gnu, -Werror"
-mkdir -p "$dir" &&
-	configure "$dir" -DMRING_ARM64_CC=gcc &&
-	cmake --build "$dir" -j"$jobs" >"$dir/build.log" 2>&1 || {
-	cat "$dir/build.log" 2>/dev/null
-	echo "arm64.sh: the gcc build for aarch64 failed"
-	exit 1
-}
+build "$dir" gcc
 readelf -h "$dir/tests/test_errors" 2>/dev/null | grep -q AArch64 || {
 	echo "arm64.sh: $dir/tests/test_errors is not an aarch64 program"
 	exit 1
