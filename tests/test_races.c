@@ -351,12 +351,17 @@ static void test_join_vs_discard(void **state)
 				if (q[k] == pos + 8 * (uint64_t)k)
 					continue;
 				tu_kill(pid);
-				fail_msg("open #%d (joined at %llu): the word "
-				         "at stream position %llu reads "
-				         "%llu: discarded data read as data",
-				         i, (unsigned long long)st.position,
-				         (unsigned long long)(pos + 8 * k),
-				         (unsigned long long)q[k]);
+				fail_msg(
+					"open #%d (joined at %llu): the word "
+					"at stream position %llu reads "
+					"%llu: %s",
+					i, (unsigned long long)st.position,
+					(unsigned long long)(pos + 8 * k),
+					(unsigned long long)q[k],
+					q[k] > pos + 8 * (uint64_t)k
+						? "overwritten by a later lap "
+						  "before it was read"
+						: "discarded data read as data");
 			}
 			assert_rc(mring_release(c, (size_t)n), 0);
 			pos += (uint64_t)n;

@@ -59,10 +59,25 @@ void mring__tail_raise(struct mring__ctl *c, uint64_t t)
 }
 
 /*
+ * The first record boundary of the previous lap at or after `target`,
+ * walking its records from boundary t: they lie at stream position
+ * `t + cap`, inside the current window (the caller mapped the window that
+ * holds the head). Unreadable old data: none of it is valid (head).
+ */
+static uint64_t past_old_records(struct mring *r, uint64_t t, uint64_t target)
+{
+	while (t < target) {
+		uint32_t len = mring__rec_load(mring__at(r, t + r->cap)).len;
+		if (len < 1 || len > r->max_record)
+			return r->head;
+		t += mring__rec_size(len);
+	}
+	return t;
+}
+
+/*
  * Raise the oldest-valid mark to a record boundary at or after `target`,
- * before the bytes below it are overwritten. The records being skipped are
- * the previous lap's, at stream position `t + cap`, inside the current
- * window (the caller mapped the window that holds the head).
+ * before the bytes below it are overwritten.
  */
 static void advance_tail(struct mring *r, uint64_t target)
 {
@@ -73,41 +88,35 @@ static void advance_tail(struct mring *r, uint64_t target)
 	 * anything else was written by someone else and is ignored. */
 	if (t < r->tail || t > r->head)
 		t = r->tail;
-	if (t >= target) {
-		r->tail = t;
-		return;
-	}
-
-	if (!r->records) {
-		t = target;
-	} else {
-		while (t < target) {
-			uint32_t len =
-				mring__rec_load(mring__at(r, t + r->cap)).len;
-			if (len < 1 || len > r->max_record) {
-				/* Unreadable old data: none of it is valid. */
-				t = r->head;
-				break;
-			}
-			t += mring__rec_size(len);
-		}
+	if (t < target) {
+		t = r->records ? past_old_records(r, t, target) : target;
+		mring__tail_raise(r->ctl, t);
 	}
 	/*
-	 * Consumers compare their position with `tail` after reading data;
-	 * the fence keeps this store ahead of the writes that overwrite it.
+	 * From here on the producer overwrites everything below t + cap,
+	 * whether it raised tail itself or the maintenance thread did.
 	 */
-	mring__tail_raise(r->ctl, t);
 	r->tail = t;
 	if (r->overwrite) {
+		/*
+		 * Consumers compare their position with `tail` after reading
+		 * data: keep the store (ours, or the thread's that we read)
+		 * ahead of the writes that overwrite it (H5).
+		 */
 		mring__fence_release();
 		return;
 	}
 	/*
-	 * Back-pressure: a consumer may have joined since we last looked.
-	 * Pairs with its "fill slot; seq_cst gen++; load tail" sequence:
-	 * either it sees our tail and starts above it, or we see its slot.
+	 * Back-pressure: a durable consumer may have joined since we last
+	 * looked, at a tail below t. Store-buffer handshake H4 with its "fill
+	 * slot; bump cons_gen; full fence; load tail": either it sees t and
+	 * starts above it, or we see its slot here. Taking the thread's
+	 * higher tail counts as raising it: the thread keeps the data when it
+	 * sees the consumer, and so must we (the thread's check does not
+	 * stop our writes).
 	 */
 	mring__fence_seqcst();
+	MRING__CHAOS();
 	if (mring__load_relaxed(&r->ctl->cons_gen) != r->gen_seen)
 		mring__rescan(r);
 }
