@@ -87,6 +87,9 @@ arm64.sh: skipped inside (exit 77 or cmocka skip) under qemu-user:
       returns 0 from madvise() without doing it (tu_madvise_ignored)
   mring.maint* test_numa: qemu-user has no get_mempolicy (libnuma off)
   mring.fsrel.diskfull: madvise again (a full disk would be SIGBUS)
+  mring.open* fork_*, failed_durable_open: a forked child must not get
+      the ring's mappings (MADV_DONTFORK, ignored by qemu), and qemu
+      keeps its own map of guest memory (running out of mappings)
 EOF
 
 # Without cachestat (qemu 7.2 does not know it) the library asks mincore
