@@ -95,8 +95,10 @@ tsan()
 # The chaos build widens every race window (ring/src/chaos.c): the core
 # suite (not the tool's Python tests, the file-system drivers or the
 # benchmark smoke runs, which test nothing lockless) plus the soak smoke
-# test, which streams through restarts. Each test gets 300 s at most, the
-# step about 5 minutes on 2 cores.
+# test, which streams through restarts. Not the handshake litmus test:
+# it tests what the CPU reorders, which a yield between the accesses
+# hides, and chaos in mring__wake makes it slow. Each test gets 300 s at
+# most, the step about 5 minutes on 2 cores.
 chaos()
 {
 	cmake -S . -B build-chaos -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -105,7 +107,8 @@ chaos()
 		cmake --build build-chaos -j"$jobs" &&
 		(cd build-chaos &&
 			ctest --output-on-failure -j2 --timeout 300 \
-				-LE 'tool|fsrel|bench-smoke' &&
+				-LE 'tool|fsrel|bench-smoke' \
+				-E '^mring[.]handshake$' &&
 			ctest --output-on-failure --timeout 300 \
 				-R '^bench[.]soak[.]smoke$')
 }
