@@ -97,8 +97,11 @@ tsan()
 # benchmark smoke runs, which test nothing lockless) plus the soak smoke
 # test, which streams through restarts. Not the handshake litmus test:
 # it tests what the CPU reorders, which a yield between the accesses
-# hides, and chaos in mring__wake makes it slow. Each test gets 300 s at
-# most, the step about 5 minutes on 2 cores.
+# hides, and chaos in mring__wake makes it slow. One test at a time: a
+# chaos point yields the CPU, and with two chaos tests beside each other
+# on 2 cores a producer that yields every few commits slowed to a crawl
+# (test_procs' observers waited for a lap for minutes). Each test gets
+# 300 s at most, the step about 5 minutes on 2 cores.
 chaos()
 {
 	cmake -S . -B build-chaos -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -106,7 +109,7 @@ chaos()
 		-DMRING_CHAOS=ON -DMRING_WERROR=ON &&
 		cmake --build build-chaos -j"$jobs" &&
 		(cd build-chaos &&
-			ctest --output-on-failure -j2 --timeout 300 \
+			ctest --output-on-failure -j1 --timeout 300 \
 				-LE 'tool|fsrel|bench-smoke' \
 				-E '^mring[.]handshake$' &&
 			ctest --output-on-failure --timeout 300 \
