@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -556,6 +557,41 @@ static pid_t find_thread(const char *name)
  * NUMA: the thread prefers the producer's node for memory, and the pages
  * it pre-faulted live there (on a one-node machine: node 0).
  */
+/*
+ * The thread takes no signal: an application's handler never runs on it
+ * (one that closed the ring there would join the thread from itself).
+ */
+static void test_thread_blocks_signals(void **state)
+{
+	TU_PATH(path, "signals");
+	struct mring *p;
+	char status[64], line[256];
+	unsigned long long blk = 0;
+
+	(void)state;
+	tu_create(path, 8 * MIB, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_AUTO, 0);
+	pid_t tid = find_thread("mring-maint");
+	assert_true(tid > 0);
+	snprintf(status, sizeof status, "/proc/self/task/%d/status", (int)tid);
+	FILE *f = fopen(status, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+			break;
+	fclose(f);
+	mring_close(p);
+	tu_rm(path);
+	/* Bit n-1 is signal n. (SIGKILL and SIGSTOP cannot be blocked.) */
+	int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGUSR1, SIGUSR2,
+	              SIGALRM, SIGCHLD, SIGPIPE, SIGRTMIN};
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (!(blk & (1ull << (sigs[i] - 1))))
+			fail_msg("signal %d is not blocked on the thread "
+			         "(SigBlk %llx)",
+			         sigs[i], blk);
+}
+
 static void test_numa(void **state)
 {
 	TU_PATH(path, "numa");
@@ -611,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_disk_full_nothread),
 		cmocka_unit_test(test_numa),
+		cmocka_unit_test(test_thread_blocks_signals),
 	};
 	if (getenv("MRING_NO_PREFETCH")) {
 		/* This suite is about the thread. */
