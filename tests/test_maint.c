@@ -601,6 +601,56 @@ static void test_thread_blocks_signals(void **state)
 			         sigs[i], blk);
 }
 
+/*
+ * First lap on a disk file system: the thread allocates blocks well ahead
+ * of what it pre-faults (unwritten extents, cheap to fault into), within
+ * the file's size; the data written stays.
+ */
+static void test_first_lap_allocates(void **state)
+{
+	TU_PATH(path, "alloc");
+	struct stat sb;
+	struct mring *p;
+	uint64_t head = 0;
+
+	(void)state;
+	if (on_tmpfs(path))
+		skip(); /* allocating there is what pre-faulting does */
+	tu_create(path, 256 * MIB, 0, 0);
+	assert_rc(stat(path, &sb), 0);
+	off_t size0 = sb.st_size;
+	uint64_t blocks0 = (uint64_t)sb.st_blocks * 512;
+	p = open_producer(path, MRING_RECLAIM_AUTO, 0);
+	write_bytes(p, &head, 1 * MIB);
+	/* Pre-faulting alone reaches at most a few chunks (16 MiB) ahead;
+	 * allocation goes 64 MiB further. Bounded wait for the thread. */
+	uint64_t want = blocks0 + 48 * MIB;
+	for (int i = 0; i < 2000; i++) {
+		assert_rc(stat(path, &sb), 0);
+		if ((uint64_t)sb.st_blocks * 512 >= want)
+			break;
+		usleep(5000);
+	}
+	assert_true((uint64_t)sb.st_blocks * 512 >= want);
+	assert_int_equal(sb.st_size, size0);
+	mring_close(p);
+	/* What was written is intact. */
+	struct mring_config c = {.start = MRING_START_OLDEST};
+	struct mring *q;
+	uint8_t buf[65536];
+	uint64_t pos = 0;
+	assert_rc(mring_open(path, MRING_CONSUMER, &c, &q), 0);
+	ssize_t n;
+	while ((n = mring_read(q, buf, sizeof buf, 0)) > 0) {
+		assert_int_equal(tu_check(buf, pos, (size_t)n), -1);
+		pos += (uint64_t)n;
+	}
+	assert_int_equal(n, 0);
+	assert_int_equal(pos, head);
+	mring_close(q);
+	tu_rm(path);
+}
+
 static void test_numa(void **state)
 {
 	TU_PATH(path, "numa");
@@ -657,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_disk_full_nothread),
 		cmocka_unit_test(test_numa),
 		cmocka_unit_test(test_thread_blocks_signals),
+		cmocka_unit_test(test_first_lap_allocates),
 	};
 	if (getenv("MRING_NO_PREFETCH")) {
 		/* This suite is about the thread. */

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The shell pipe a new user tries first: a stream on stdin into a fresh
+# ring with `mring write`, against `cat > file` of the same stream (and
+# `dd oflag=direct` style writers are not in scope: this is what a user
+# types). Each variant runs --reps times in a rotating order; the page
+# cache is flushed and dropped before every run (as root), so every run
+# starts alike. Prints every run, then medians and ratios to cat; writes
+# CSV to --out.
+#
+#   bench/run-write.sh                          # 2 GB stream, 4 GiB ring
+#   bench/run-write.sh --bytes 2000000000 --ring-size 1T --reps 5
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cmdline="$0 $*"
+tool=""
+dir=${TMPDIR:-/tmp}
+bytes=2000000000
+ring_size=4G
+reps=5
+variants="cat,mring,mring-prealloc,mring-nosync"
+out="$here/results"
+
+usage() {
+	cat <<EOF
+usage: $0 [options]
+  --tool PATH        the mring tool (default: a built one)
+  --dir DIR          where the files go ($dir)
+  --bytes N          stream length ($bytes)
+  --ring-size SIZE   ring capacity ($ring_size)
+  --reps N           repetitions of each variant ($reps)
+  --variants LIST    of cat, mring, mring-prealloc, mring-nosync,
+                     mring-noalloc ($variants)
+  --out DIR          where write.csv and write-summary.md go ($out)
+EOF
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--tool) tool=$2; shift ;;
+	--dir) dir=$2; shift ;;
+	--bytes) bytes=$2; shift ;;
+	--ring-size) ring_size=$2; shift ;;
+	--reps) reps=$2; shift ;;
+	--variants) variants=$2; shift ;;
+	--out) out=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ -z "$tool" ]; then
+	for t in /tmp/b-bench/tools/mring "$here/../build/tools/mring"; do
+		[ -x "$t" ] && tool=$t && break
+	done
+fi
+[ -x "$tool" ] || { echo "no mring tool; build it and pass --tool" >&2; exit 2; }
+# Options the tool may not have (before `write` synced by default).
+sync_opt=""
+"$tool" write --help 2>&1 | grep -q -- --no-sync && sync_opt=--no-sync
+
+work=$(mktemp -d "$dir/mring-write.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+mkdir -p "$out"
+csv="$out/write.csv"
+echo "variant,rep,bytes,seconds,gbps" >"$csv"
+IFS=, read -r -a vs <<<"$variants"
+
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "command: $cmdline"
+	echo "commit: $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null)"
+	echo "kernel: $(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB"
+	echo "file system: $(findmnt -no FSTYPE,SOURCE -T "$dir")"
+	echo "stream: $bytes bytes from /dev/zero via head -c; ring $ring_size"
+} | tee "$out/write-machine.txt"
+
+drop() {
+	sync
+	[ "$(id -u)" = 0 ] && echo 3 >/proc/sys/vm/drop_caches || true
+}
+
+run_one() {
+	local v=$1 f="$work/f"
+	rm -f "$f"
+	case $v in
+	mring | mring-nosync | mring-noalloc)
+		"$tool" create "$f" --size "$ring_size" >/dev/null ;;
+	mring-prealloc)
+		"$tool" create "$f" --size "$ring_size" --prealloc >/dev/null ;;
+	esac
+	drop
+	local t0 t1
+	t0=$(date +%s.%N)
+	case $v in
+	cat) head -c "$bytes" /dev/zero | cat >"$f" ;;
+	mring | mring-prealloc) head -c "$bytes" /dev/zero | "$tool" write "$f" ;;
+	mring-nosync) head -c "$bytes" /dev/zero | "$tool" write $sync_opt "$f" ;;
+	mring-noalloc)
+		head -c "$bytes" /dev/zero | MRING_NO_ALLOC=1 "$tool" write $sync_opt "$f" ;;
+	*) echo "unknown variant $v" >&2; exit 2 ;;
+	esac
+	t1=$(date +%s.%N)
+	rm -f "$f"
+	awk -v v="$v" -v r="$2" -v b="$bytes" -v a="$t0" -v z="$t1" \
+		'BEGIN { s = z - a; printf "%s,%d,%d,%.3f,%.3f\n", v, r, b, s, b / s / 1e9 }'
+}
+
+for ((rep = 1; rep <= reps; rep++)); do
+	n=${#vs[@]}
+	for ((i = 0; i < n; i++)); do
+		v=${vs[$(((i + rep - 1) % n))]}
+		line=$(run_one "$v" "$rep")
+		echo "$line" | tee -a "$csv"
+	done
+done
+
+# Medians, and each variant's ratio to cat's median.
+awk -F, 'NR > 1 { s[$1] = s[$1] " " $4 }
+END {
+	for (v in s) {
+		n = split(s[v], a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+			if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		m[v] = n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	printf "| variant | median s | x cat (time ratio cat/variant) |\n|---|---|---|\n"
+	for (v in m)
+		printf "| %s | %.2f | %s |\n", v, m[v], ("cat" in m) ? sprintf("%.2f", m["cat"] / m[v]) : "-"
+}' "$csv" | tee "$out/write-summary.md"
