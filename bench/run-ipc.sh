@@ -88,7 +88,7 @@ trap 'echo "run-ipc: interrupted" >&2; exit 130' INT TERM
 	echo "cpu: $(nproc) x $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 	echo "shm: $(findmnt -no FSTYPE,SOURCE -T /dev/shm); disk ring: $(findmnt -no FSTYPE,SOURCE -T "$tmp")"
-	echo "settings: reps $reps, $seconds s throughput phase, $lat_records paced records (100 us apart) for latency, sizes $sizes (those whose 16 records fit 64 KiB also batched 16 per commit/write), ring 16 MiB, pipe F_SETPIPE_SZ 1 MiB, socket SO_SNDBUF/RCVBUF 1 MiB, CPU pinning ${pin[1]:-none}; each rep first measures the wake-up floor (the latency phase through a bare shared word, no transport)"
+	echo "settings: reps $reps, $seconds s throughput phase, $lat_records paced records (100 us apart) for latency, sizes $sizes (those whose 16 records fit 64 KiB also batched 16 per commit/write), ring 64 MiB, pipe F_SETPIPE_SZ 1 MiB, socket SO_SNDBUF/RCVBUF 1 MiB, CPU pinning ${pin[1]:-none}; each rep first measures the wake-up floor (the latency phase through a bare shared word, no transport)"
 	echo "note: other engineers use this machine at the same time; figures are noisy"
 } > "$out/ipc-machine.txt"
 cat "$out/ipc-machine.txt"

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "/tmp/mring-quickstart-%d.ring",
 		         (int)getpid());
 
-	cfg.capacity = 16 << 20; /* 16 MiB of data, sparse on disk */
+	cfg.capacity = 64 << 20; /* 64 MiB of data, sparse on disk */
 	err = mring_create(path, &cfg);
 	if (err < 0)
 		return fail("mring_create", err);
