@@ -28,6 +28,7 @@ struct mring__pool {
 	size_t base_len; /* bytes reserved */
 	size_t slot_len; /* window + overlap, page multiple */
 	uint64_t win;    /* window bytes (stride of window starts) */
+	unsigned nslots; /* slots in use: 1 when the window is the ring */
 	int prot;        /* PROT_READ or PROT_READ|PROT_WRITE */
 	int fd;
 	uint64_t data_off;

@@ -45,7 +45,11 @@ int mring__pool_init(struct mring__pool *p, int fd, uint64_t data_off,
 	 * and always starts at offset 0: two mappings at most. */
 	if ((win + overlap > cap && win != cap) || win == 0 || overlap > cap)
 		return MRING_EGEOMETRY;
-	p->base_len = stride(p) * MRING__POOL_SLOTS;
+	/* A window of the whole ring always starts at offset 0: one slot
+	 * serves everyone (3 would reserve 3 GiB per handle of a 1 GiB ring,
+	 * 12 TiB of address space for 4,096 consumers). */
+	p->nslots = win == cap ? 1 : MRING__POOL_SLOTS;
+	p->base_len = stride(p) * p->nslots;
 	rc = mring__os_reserve(p->base_len, LARGE_PAGE, &p->base);
 	if (rc < 0) {
 		p->base = NULL;
@@ -133,14 +137,16 @@ int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base,
 	int i, rc = 0;
 
 	pthread_mutex_lock(&p->mu);
-	for (i = 0; i < MRING__POOL_SLOTS; i++)
+	for (i = 0; i < (int)p->nslots; i++)
 		if (p->slot[i].mapped && p->slot[i].off == off)
 			break;
-	if (i == MRING__POOL_SLOTS) {
-		/* Recycle a slot nobody stands in. */
+	if (i == (int)p->nslots) {
+		/* Recycle a slot nobody stands in. (With one slot, the only
+		 * window is found above once mapped: this runs at most
+		 * until the first mapping succeeds, with nobody in it.) */
 		do {
 			i = (int)p->next;
-			p->next = (p->next + 1) % MRING__POOL_SLOTS;
+			p->next = (p->next + 1) % p->nslots;
 		} while (i == p->cur || i == p->pin || i == p->hold);
 		rc = map_slot(p, (unsigned)i, start);
 		mapped = true;
