@@ -290,7 +290,8 @@ enum mring_role {
  * Create a new ring file at `path` (cfg may be NULL for defaults). Mode
  * (bytes or records, back-pressure or overwrite) is fixed here. The file is
  * sparse unless MRING_F_PREALLOC is given. Returns 0, -EEXIST if the path
- * exists, -EINVAL for a bad geometry, -ENOSPC if preallocation fails (the
+ * exists, -EINVAL for a bad geometry (or MRING_F_CRC, MRING_F_TIMESTAMPS
+ * without MRING_F_RECORDS), -ENOSPC if preallocation fails (the
  * file is removed), or another -errno from the file system.
  */
 MRING_API int mring_create(const char *path, const struct mring_config *cfg);
@@ -345,8 +346,9 @@ MRING_API int mring_reserve(struct mring *r, size_t len, void **ptr,
 
 /*
  * Publish the first `len` bytes of the current reservation (in record
- * mode: as one record of `len` bytes). len 0 publishes nothing and drops
- * the reservation. Wakes sleeping consumers. Returns 0, -EINVAL (no
+ * mode: as one record of `len` bytes; with MRING_F_TIMESTAMPS stamped
+ * with CLOCK_REALTIME, see mring_commit_ts). len 0 publishes nothing and
+ * drops the reservation. Wakes sleeping consumers. Returns 0, -EINVAL (no
  * reservation, or len larger than it), MRING_EROLE.
  */
 MRING_API int mring_commit(struct mring *r, size_t len);
@@ -375,7 +377,8 @@ MRING_API int mring_sync(struct mring *r);
 /*
  * Point *ptr at the oldest unread data. Byte mode: returns how many bytes
  * are readable contiguously (at least 1). Record mode: returns the length
- * of exactly one whole record (records are never empty).
+ * of exactly one whole record (records are never empty); mring_tell()
+ * gives its number and stamp.
  * The pointer is valid until the next mring_peek, mring_release or
  * mring_close on this handle (read-only memory).
  *
@@ -589,7 +592,8 @@ enum mring_whence {
 /*
  * Move a consumer to another place in the ring; the next mring_peek
  * returns what is there. A peeked record or batch is dropped (not
- * released). `value` is ignored for OLDEST and NEWEST.
+ * released), even when the seek fails; after a failure the consumer
+ * stands where it stood. `value` is ignored for OLDEST and NEWEST.
  *
  * Returns 0 at the place asked for, or 1 when what was asked for is gone
  * (overwritten, or never kept) and the consumer went to the oldest record
