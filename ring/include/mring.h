@@ -85,6 +85,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,8 +104,13 @@ extern "C" {
 #define MRING_VERSION_PATCH 0
 #define MRING_VERSION_STRING "0.1.0"
 
-/* Ring file format version written by this library. */
-#define MRING_FORMAT_VERSION 1
+/*
+ * Newest ring file format version this library reads and writes. Rings
+ * created with MRING_F_TIMESTAMPS are written as version 2, which older
+ * libraries refuse (MRING_EVERSION); all others are still written as
+ * version 1, readable by every release.
+ */
+#define MRING_FORMAT_VERSION 2
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
@@ -158,6 +164,8 @@ MRING_API const char *mring_version(void);
 #define MRING_F_RECORDS (1u << 0)   /* framed records instead of bytes */
 #define MRING_F_OVERWRITE (1u << 1) /* flight recorder: never wait */
 #define MRING_F_CRC (1u << 2)       /* records carry a CRC32C */
+/* Records carry a 64-bit timestamp (format version 2): see "Seek". */
+#define MRING_F_TIMESTAMPS (1u << 3)
 /* Creation-time actions, not stored. */
 #define MRING_F_PREALLOC (1u << 8) /* fallocate the data region */
 /* Per-handle, given to mring_open(). */
@@ -231,9 +239,9 @@ struct mring_config {
 	uint32_t window;
 	/* Create: largest reservation or record. 0 = 1 MiB, halved until
 	 * it fits a quarter of the ring. An explicit value must satisfy
-	 * round_up(max_record + 32, page size) <= capacity / 2 (-EINVAL
-	 * otherwise): a record and its header fit in the overlap of a
-	 * window. */
+	 * round_up(max_record + 32, page size) <= capacity / 2 (+ 40 with
+	 * MRING_F_TIMESTAMPS; -EINVAL otherwise): a record and its header
+	 * fit in the overlap of a window. */
 	uint32_t max_record;
 	/* MRING_F_*. */
 	unsigned flags;
@@ -282,7 +290,8 @@ enum mring_role {
  * Create a new ring file at `path` (cfg may be NULL for defaults). Mode
  * (bytes or records, back-pressure or overwrite) is fixed here. The file is
  * sparse unless MRING_F_PREALLOC is given. Returns 0, -EEXIST if the path
- * exists, -EINVAL for a bad geometry, -ENOSPC if preallocation fails (the
+ * exists, -EINVAL for a bad geometry (or MRING_F_CRC, MRING_F_TIMESTAMPS
+ * without MRING_F_RECORDS), -ENOSPC if preallocation fails (the
  * file is removed), or another -errno from the file system.
  */
 MRING_API int mring_create(const char *path, const struct mring_config *cfg);
@@ -337,8 +346,9 @@ MRING_API int mring_reserve(struct mring *r, size_t len, void **ptr,
 
 /*
  * Publish the first `len` bytes of the current reservation (in record
- * mode: as one record of `len` bytes). len 0 publishes nothing and drops
- * the reservation. Wakes sleeping consumers. Returns 0, -EINVAL (no
+ * mode: as one record of `len` bytes; with MRING_F_TIMESTAMPS stamped
+ * with CLOCK_REALTIME, see mring_commit_ts). len 0 publishes nothing and
+ * drops the reservation. Wakes sleeping consumers. Returns 0, -EINVAL (no
  * reservation, or len larger than it), MRING_EROLE.
  */
 MRING_API int mring_commit(struct mring *r, size_t len);
@@ -367,7 +377,8 @@ MRING_API int mring_sync(struct mring *r);
 /*
  * Point *ptr at the oldest unread data. Byte mode: returns how many bytes
  * are readable contiguously (at least 1). Record mode: returns the length
- * of exactly one whole record (records are never empty).
+ * of exactly one whole record (records are never empty); mring_tell()
+ * gives its number and stamp.
  * The pointer is valid until the next mring_peek, mring_release or
  * mring_close on this handle (read-only memory).
  *
@@ -449,7 +460,14 @@ struct mring_stats {
 	int reserved_i_;
 	/* Producer: bytes of the ring read by recovery in mring_open(). */
 	uint64_t recovery_scanned;
-	uint64_t reserved_[15];
+	/* Seek and batches (see "Seek, position and batches"): */
+	uint64_t seeks;        /* consumer: successful mring_seek calls */
+	uint64_t seek_scanned; /* consumer: stream bytes of the records
+	                        * mring_seek examined (index probes and
+	                        * walk), to see that it used the index */
+	uint64_t batches;      /* consumer: mring_release_many calls that
+	                        * released records */
+	uint64_t reserved_[12];
 };
 
 /* Fill *st for this handle. Any role. Returns 0. */
@@ -506,6 +524,169 @@ MRING_API int mring_inspect(const char *path, struct mring_info *info,
  * MRING_EOWNER for another user's file (run it as the file's owner).
  */
 MRING_API int mring_consumer_remove(const char *path, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Seek, position and batches                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Record numbers and time. In a ring of records every record has a number
+ * (seq), counting from 0 since the ring was created; numbers are
+ * consecutive in the stream. A ring created with MRING_F_TIMESTAMPS
+ * (records only, else -EINVAL from mring_create) also gives every record
+ * a 64-bit timestamp, nanoseconds since the epoch by convention: the
+ * producer stamps CLOCK_REALTIME at commit (never lower than the stamp of
+ * the record it committed before, so a clock stepped back does not make
+ * stamps go backwards within a handle), or the caller supplies one with
+ * mring_commit_ts(). The stamp costs 8 bytes per record, is covered by the
+ * record's check word, and makes the file format version 2.
+ *
+ * The producer keeps an index of the ring in the file (one entry per
+ * 1/N of the capacity, N <= 32768; see FORMAT.md), so that mring_seek()
+ * by number or time reads O(log N) records and then walks at most about
+ * one N-th of the ring. Index entries are hints: each is checked against
+ * the record it points to, and a missing, stale or damaged one only makes
+ * the walk longer. A ring last written by an older library has no index:
+ * seek then walks from the oldest record, reading up to the whole ring.
+ */
+
+/* No record number: byte mode, or not known yet (mring_tell). */
+#define MRING_SEQ_NONE UINT64_MAX
+
+/* Where a handle stands (mring_tell). */
+struct mring_where {
+	/* Consumer: the stream position of the record (or byte) the next
+	 * mring_peek returns -- while a record is peeked, its own. Producer:
+	 * head, where the next record goes. */
+	uint64_t pos;
+	/* Records: the number of that record; MRING_SEQ_NONE in byte mode
+	 * or while not known (a consumer learns it at the next peek). */
+	uint64_t seq;
+	/* MRING_F_TIMESTAMPS, consumer: the timestamp of the record peeked
+	 * now (mring_peek, or the first of mring_peek_many), else 0.
+	 * Producer: the timestamp of the last record it committed, or 0. */
+	uint64_t ts;
+	uint64_t reserved_[5];
+};
+
+/*
+ * Describe where this handle stands: the position, record number and
+ * timestamp of what the last mring_peek returned (or of what the next one
+ * returns), for a consumer; of the next record, for a producer. Any role;
+ * never blocks, no system call. Returns 0, -EINVAL (NULL argument),
+ * MRING_EFORKED.
+ */
+MRING_API int mring_tell(struct mring *r, struct mring_where *w);
+
+/* mring_seek(): where to go. */
+enum mring_whence {
+	MRING_SEEK_OLDEST = 0, /* the oldest data still in the ring */
+	MRING_SEEK_NEWEST = 1, /* head: only what is produced from now on */
+	MRING_SEEK_POS = 2,    /* byte position; records: the first record
+	                        * that starts at or after it */
+	MRING_SEEK_SEQ = 3,    /* records: the record numbered value */
+	MRING_SEEK_TIME = 4,   /* MRING_F_TIMESTAMPS: the first record whose
+	                        * timestamp is >= value */
+};
+
+/*
+ * Move a consumer to another place in the ring; the next mring_peek
+ * returns what is there. A peeked record or batch is dropped (not
+ * released), even when the seek fails; after a failure the consumer
+ * stands where it stood. `value` is ignored for OLDEST and NEWEST.
+ *
+ * Returns 0 at the place asked for, or 1 when what was asked for is gone
+ * (overwritten, or never kept) and the consumer went to the oldest record
+ * still there instead: a position below tail, a number below the oldest
+ * record's, a time earlier than the oldest record's stamp when records
+ * were overwritten before it (they may have had later stamps). Errors:
+ * -EINVAL (bad whence; SEQ or TIME in byte mode; TIME without
+ * MRING_F_TIMESTAMPS), -ERANGE (POS beyond head, SEQ beyond the next
+ * record to be written: the consumer does not move), MRING_EROLE,
+ * MRING_ECORRUPT (a record on the way fails its check), -EAGAIN (overwrite
+ * mode, or an observer: the producer overwrote the records faster than
+ * the search could read them, 64 times in a row), MRING_ETRUNCATED or an
+ * -errno from mapping a window.
+ *
+ * Time is searched by bisection, so it assumes stamps that do not
+ * decrease in commit order (what the producer's own stamps guarantee);
+ * with stamps supplied out of order it lands on a record whose stamp is
+ * >= value after one that is < value, not necessarily the first.
+ *
+ * A durable consumer's stored position moves too: a restart resumes at
+ * the new place. In back-pressure mode a durable consumer may seek
+ * backward only as far as data is still there: the seek publishes the new
+ * position and then checks the producer's tail (the store-buffer
+ * handshake H4 of CONCURRENCY.md, as a joining consumer does), so the
+ * producer either sees the new position before it overwrites, or the
+ * consumer sees tail and moves up to it (return 1); once mring_seek
+ * returns, the producer will not overwrite what the consumer now needs.
+ * An observer or an overwrite-mode consumer gets no such promise: the
+ * data it sought may be overwritten right after, and its next peek then
+ * reports MRING_ELAPPED with the loss counted from the new place.
+ *
+ * Never waits for data. It may read from the disk: with a usable index,
+ * O(log N) records plus about 1/N of the ring (N above); without one, up
+ * to the whole ring. Counted in mring_stats().seek_scanned.
+ */
+MRING_API int mring_seek(struct mring *r, int whence, uint64_t value);
+
+/*
+ * Commit the current reservation as one record stamped `ts` instead of
+ * the clock (MRING_F_TIMESTAMPS only). Otherwise as mring_commit; also
+ * -EINVAL for a ring without timestamps.
+ */
+MRING_API int mring_commit_ts(struct mring *r, size_t len, uint64_t ts);
+
+/*
+ * Gather write: the `iovcnt` buffers of `iov`, concatenated. Record mode:
+ * one record (the total must be 1..max_record, else -EMSGSIZE), stamped as
+ * mring_commit does; byte mode: as mring_write of the concatenation. The
+ * same returns as mring_write; also -EINVAL (iovcnt < 0 or > IOV_MAX, or
+ * iov NULL with iovcnt > 0).
+ */
+MRING_API ssize_t mring_writev(struct mring *r, const struct iovec *iov,
+                               int iovcnt, int timeout_ms);
+
+/* One record of a batch (mring_peek_many). */
+struct mring_msg {
+	const void *ptr; /* payload, read-only */
+	size_t len;      /* payload bytes */
+	uint64_t seq;    /* record number */
+	uint64_t ts;     /* timestamp (MRING_F_TIMESTAMPS), else 0 */
+};
+
+/*
+ * Peek up to `max` whole consecutive records at once (record mode only;
+ * a max above 4096 counts as 4096): fill msgs[0..n) and return n >= 1. Waits as mring_peek for the first
+ * record; the others are those already committed and mapped together
+ * with it (a batch never spans a window change, so it may hold fewer than
+ * are readable: call again). The pointers are valid until the next
+ * mring_peek, mring_peek_many, mring_release, mring_release_many,
+ * mring_seek or mring_close on this handle.
+ *
+ * Returns n, 0 at end of stream, or the errors of mring_peek; also -EINVAL
+ * (byte mode, max 0, msgs NULL), -ENOMEM (the handle grows a small array
+ * the first time it sees a larger max). A record that fails its check
+ * after the first ends the batch early; the peek after releasing the
+ * batch reports it (MRING_ECORRUPT). In overwrite mode (and for
+ * observers) the records may be overwritten while they are read: as with
+ * mring_peek, use them only once mring_release_many returned 0.
+ */
+MRING_API ssize_t mring_peek_many(struct mring *r, struct mring_msg *msgs,
+                                  size_t max, int timeout_ms);
+
+/*
+ * Release the first `n` records of the last batch together, at the cost
+ * of one release (one store of the position, one wake-up check); the
+ * rest of the batch stays unread and is returned again by the next peek.
+ * The batch ends either way. Returns 0, -EINVAL (no batch, n larger than
+ * it), MRING_ELAPPED (overwrite mode or an observer: the batch was
+ * overwritten while it was read; the loss is counted and nothing of it
+ * may be used), MRING_EROLE. Counted in records_consumed, bytes_consumed
+ * and batches.
+ */
+MRING_API int mring_release_many(struct mring *r, size_t n);
 
 #ifdef __cplusplus
 }

@@ -199,8 +199,19 @@ static int lapped(struct mring *r)
 	r->rseq = s;
 	r->rseq_known = r->records;
 	r->peeked = 0;
+	r->batch_n = 0;
 	publish_pos(r);
 	return MRING_ELAPPED;
+}
+
+int mring__consumer_lapped(struct mring *r)
+{
+	return lapped(r);
+}
+
+void mring__consumer_publish(struct mring *r)
+{
+	publish_pos(r);
 }
 
 static bool data_ready(struct mring *r)
@@ -216,6 +227,7 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 
 	if (mring__unlikely(r->role != MRING_CONSUMER))
 		return mring__role_error(r);
+	r->batch_n = 0; /* a peek ends a batch (batch.c) */
 	for (;;) {
 		uint64_t head = r->seen_head;
 		if (head <= r->pos) {
@@ -263,11 +275,11 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 		}
 		struct mring__rec hc;
 		memcpy(&hc, p, sizeof(hc));
-		bool ok = hc.len >= 1 && hc.len <= r->max_record &&
+		bool ok = hc.len > r->tsb && hc.len <= r->max_record &&
 		          (!r->rseq_known || hc.seq == r->rseq) &&
 		          mring__rec_size(hc.len) <= head - r->pos &&
 		          hc.check == mring__rec_check(&hc, p + MRING__REC_HDR,
-		                                       r->crc);
+		                                       r->crc, r->tsb != 0);
 		if (may_lap(r)) {
 			/* The header may have been torn by an overwrite. */
 			mring__fence_acquire();
@@ -278,10 +290,14 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 			return MRING_ECORRUPT;
 		r->rseq = hc.seq;
 		r->rseq_known = true;
-		r->peeked = hc.len;
+		/* With timestamps the payload starts with the stamp. */
+		r->peeked = hc.len - r->tsb;
 		r->peek_adv = (size_t)mring__rec_size(hc.len);
-		*ptr = p + MRING__REC_HDR;
-		return (ssize_t)hc.len;
+		if (r->tsb)
+			memcpy(&r->peek_ts, p + MRING__REC_HDR,
+			       sizeof(r->peek_ts));
+		*ptr = p + MRING__REC_HDR + r->tsb;
+		return (ssize_t)r->peeked;
 	}
 }
 

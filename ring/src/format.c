@@ -1,5 +1,5 @@
 /*
- * Ring file format v1: creating a file and validating one. Every field read
+ * Ring file format v1 and v2: creating a file and validating one. Every field read
  * from a file is checked here before any other code uses it.
  */
 #define _GNU_SOURCE
@@ -59,7 +59,7 @@ int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
 	 * reads swapped, the version first. Say what is wrong. */
 	if (c->endian == __builtin_bswap32(MRING__ENDIAN))
 		return MRING_EGEOMETRY;
-	if (c->version != MRING_FORMAT_VERSION)
+	if (c->version < 1 || c->version > MRING_FORMAT_VERSION)
 		return MRING_EVERSION;
 	if (c->checksum != mring__ctl_checksum(c))
 		return MRING_ECHECKSUM;
@@ -68,7 +68,11 @@ int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
 	if (c->max_consumers < 1 || c->max_consumers > MRING__MAX_CONSUMERS ||
 	    c->ctl_size != mring__ctl_size(c->max_consumers))
 		return MRING_ECORRUPT;
-	if (c->flags & ~(uint32_t)MRING__STORED_FLAGS)
+	/* Version 1 has no timestamps; they need records. */
+	if (c->flags & ~(uint32_t)(c->version == 1 ? MRING__STORED_FLAGS_V1
+	                                           : MRING__STORED_FLAGS))
+		return MRING_ECORRUPT;
+	if ((c->flags & MRING_F_TIMESTAMPS) && !(c->flags & MRING_F_RECORDS))
 		return MRING_ECORRUPT;
 	if (c->capacity == 0 || c->capacity >= MRING__MAX_CAPACITY ||
 	    c->data_offset % MRING__DATA_ALIGN ||
@@ -77,6 +81,9 @@ int mring__ctl_check_static(const struct mring__ctl *c, uint64_t file_size,
 		return MRING_ECORRUPT;
 	/* Windows are page multiples, and no page is smaller than 4 KiB. */
 	if (c->max_record < 1 || c->window < 1 || c->window % 4096)
+		return MRING_ECORRUPT;
+	/* max_record counts the stamp: room for at least one byte more. */
+	if ((c->flags & MRING_F_TIMESTAMPS) && c->max_record <= MRING__TS_BYTES)
 		return MRING_ECORRUPT;
 	/* Valid in itself, but maybe not on this machine's page size. */
 	if (c->capacity % (uint64_t)page || c->data_offset % (uint64_t)page ||
@@ -141,13 +148,17 @@ int mring__ctl_check_dynamic(const struct mring__ctl *c,
 }
 
 uint32_t mring__rec_check(const struct mring__rec *h, const void *payload,
-                          bool crc)
+                          bool crc, bool ts)
 {
 	uint32_t c = mring__crc32c(0, &h->len, sizeof(h->len));
 
 	c = mring__crc32c(c, &h->seq, sizeof(h->seq));
+	/* The payload starts with the stamp: the CRC covers it, and without
+	 * the CRC flag the check word still does. */
 	if (crc)
 		c = mring__crc32c(c, payload, h->len);
+	else if (ts)
+		c = mring__crc32c(c, payload, MRING__TS_BYTES);
 	return c;
 }
 
@@ -161,12 +172,12 @@ bool mring__rec_valid(const struct mring *r, const struct mring__rec *h,
 	struct mring__rec c;
 
 	memcpy(&c, h, sizeof(c));
-	if (c.len < 1 || c.len > r->max_record)
+	if (c.len <= r->tsb || c.len > r->max_record)
 		return false;
 	if (seq != UINT64_MAX && c.seq != seq)
 		return false;
 	/* With MRING_F_CRC the check covers the payload too. */
-	return c.check == mring__rec_check(&c, h + 1, r->crc);
+	return c.check == mring__rec_check(&c, h + 1, r->crc, r->tsb != 0);
 }
 
 /* Geometry from a config, validated; fills the static part of *c. */
@@ -177,6 +188,8 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 	uint32_t cons = cfg->max_consumers ? cfg->max_consumers
 	                                   : DEFAULT_CONSUMERS;
 	uint64_t maxrec = cfg->max_record;
+	/* A stamp rides in every record's payload: max_record counts it. */
+	uint64_t tsb = cfg->flags & MRING_F_TIMESTAMPS ? MRING__TS_BYTES : 0;
 	/* Small rings are mapped whole: no window ever changes. */
 	uint64_t win = cfg->window           ? cfg->window
 	               : cap <= WHOLE_WINDOW ? cap
@@ -186,7 +199,8 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 		return -EINVAL;
 	if (cfg->flags & ~(unsigned)(MRING__STORED_FLAGS | MRING_F_PREALLOC))
 		return -EINVAL;
-	if ((cfg->flags & MRING_F_CRC) && !(cfg->flags & MRING_F_RECORDS))
+	if ((cfg->flags & (MRING_F_CRC | MRING_F_TIMESTAMPS)) &&
+	    !(cfg->flags & MRING_F_RECORDS))
 		return -EINVAL;
 	if (cons > MRING__MAX_CONSUMERS)
 		return -EINVAL;
@@ -194,9 +208,12 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 		maxrec = DEFAULT_MAX_RECORD;
 		/* Keep a default record within a quarter of a small ring. */
 		while (maxrec > 1 &&
-		       mring__overlap((uint32_t)maxrec, page) > cap / 4)
+		       mring__overlap((uint32_t)(maxrec + tsb), page) > cap / 4)
 			maxrec /= 2;
 	}
+	if (maxrec + tsb > UINT32_MAX)
+		return -EINVAL;
+	maxrec += tsb;
 	if (mring__overlap((uint32_t)maxrec, page) > cap / 2)
 		return -EINVAL;
 	if (win % (uint64_t)page)
@@ -209,7 +226,9 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 		      (uint64_t)page * (uint64_t)page;
 
 	memcpy(c->magic, MRING__MAGIC, 8);
-	c->version = MRING_FORMAT_VERSION;
+	/* Version 2 only where it is needed: old libraries keep reading
+	 * every ring without timestamps. */
+	c->version = tsb ? 2 : 1;
 	c->ctl_size = (uint32_t)mring__ctl_size(cons);
 	c->endian = MRING__ENDIAN;
 	c->page_size = (uint32_t)page;

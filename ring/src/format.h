@@ -1,5 +1,6 @@
 /*
- * On-disk layout of a ring file, format version 1 (see ring/FORMAT.md).
+ * On-disk layout of a ring file, format versions 1 and 2 (see
+ * ring/FORMAT.md).
  * Everything here is shared memory: the control block is mapped
  * read-write by every process attached to the ring.
  */
@@ -25,8 +26,54 @@
 /* Positions stay far from 2^64 so that sums never wrap. */
 #define MRING__MAX_CAPACITY (1ull << 56)
 
-/* Flags stored in the file. */
-#define MRING__STORED_FLAGS (MRING_F_RECORDS | MRING_F_OVERWRITE | MRING_F_CRC)
+/* Flags stored in the file: those a version 1 file may carry, and all. */
+#define MRING__STORED_FLAGS_V1 \
+	(MRING_F_RECORDS | MRING_F_OVERWRITE | MRING_F_CRC)
+#define MRING__STORED_FLAGS (MRING__STORED_FLAGS_V1 | MRING_F_TIMESTAMPS)
+/* With MRING_F_TIMESTAMPS a record's payload starts with this stamp. */
+#define MRING__TS_BYTES 8u
+
+/*
+ * The seek index (FORMAT.md, "Index"): in the gap between the control
+ * block and the data region, which every file has (data_offset is 2 MiB
+ * aligned, the control block at most 257 KiB).
+ */
+#define MRING__INDEX_OFFSET (1u << 20)
+#define MRING__INDEX_MAX_SHIFT 15   /* at most 32768 entries */
+#define MRING__INDEX_MIN_GRANULE 12 /* one entry per 4 KiB at least */
+
+/* One entry: the first record the producer committed in a granule. */
+struct mring__ientry {
+	mring_atomic_u64 pos; /* where it starts */
+	mring_atomic_u64 seq; /* its number */
+	mring_atomic_u64 ts;  /* its stamp (0 without timestamps) */
+	uint64_t reserved;
+};
+_Static_assert(sizeof(struct mring__ientry) == 32, "index entry");
+
+/* log2 of the granule of a ring of `cap` bytes: cap >> shift entries. */
+static inline unsigned mring__index_shift(uint64_t cap)
+{
+	unsigned lg = 0;
+
+	while (lg < 63 && (1ull << lg) < cap)
+		lg++; /* ceil(log2(cap)) */
+	return lg > MRING__INDEX_MAX_SHIFT + MRING__INDEX_MIN_GRANULE
+	               ? lg - MRING__INDEX_MAX_SHIFT
+	               : MRING__INDEX_MIN_GRANULE;
+}
+
+/* Entries of the index: enough granules to cover the capacity. */
+static inline uint64_t mring__index_entries(uint64_t cap)
+{
+	unsigned sh = mring__index_shift(cap);
+	uint64_t n = (cap + (1ull << sh) - 1) >> sh;
+	uint64_t p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
 
 enum mring__slot_state {
 	MRING__SLOT_FREE = 0,
@@ -113,8 +160,17 @@ _Static_assert(offsetof(struct mring__ctl, prod_mntns) == 424, "layout");
 _Static_assert(offsetof(struct mring__ctl, reserved) == 448, "layout");
 _Static_assert(offsetof(struct mring__ctl, slots) == MRING__SLOTS_OFFSET,
                "layout");
+_Static_assert(MRING__SLOTS_OFFSET + MRING__MAX_CONSUMERS * 64 <=
+                               MRING__INDEX_OFFSET &&
+                       MRING__INDEX_OFFSET + (32u << MRING__INDEX_MAX_SHIFT) <=
+                               MRING__DATA_ALIGN,
+               "the index fits between control block and data region");
 
-/* Header in front of every record; 8-byte aligned, payload follows. */
+/*
+ * Header in front of every record; 8-byte aligned, payload follows. With
+ * MRING_F_TIMESTAMPS the payload of the framing (len bytes) starts with an
+ * 8-byte timestamp, then the caller's len - 8 bytes.
+ */
 struct mring__rec {
 	uint32_t len;   /* payload bytes, 1..max_record */
 	uint32_t check; /* CRC32C of len+seq (+ payload with MRING_F_CRC) */

@@ -81,9 +81,10 @@ struct mring {
 	size_t ctl_len;
 	uint64_t cap;
 	uint64_t data_off;
-	uint64_t win;     /* window stride */
-	uint64_t overlap; /* bytes a window extends past its stride */
-	uint32_t max_record;
+	uint64_t win;        /* window stride */
+	uint64_t overlap;    /* bytes a window extends past its stride */
+	uint32_t max_record; /* records: framing bytes, stamp included */
+	uint32_t tsb;        /* MRING__TS_BYTES with timestamps, else 0 */
 	/* Consumer slots, from the validated copy: the static part of the
 	 * shared control block is never read again after open. */
 	uint32_t nslots;
@@ -119,6 +120,20 @@ struct mring {
 	uint64_t seen_head; /* last head loaded */
 	size_t peeked;      /* bytes exposed by the last peek */
 	size_t peek_adv;    /* record mode: bytes the peeked record spans */
+
+	/* seek index (seek.c): mapped by a producer of records at attach,
+	 * by a consumer at its first seek; NULL = none */
+	struct mring__ientry *idx;
+	uint64_t nidx;    /* entries */
+	unsigned ishift;  /* log2 of the granule */
+	bool idx_tried;   /* consumer: mapping attempted */
+	uint64_t idx_g;   /* producer: granule of the last entry written */
+	uint64_t last_ts; /* producer: stamp of the last record */
+	uint64_t peek_ts; /* consumer: stamp of the peeked record */
+	/* batch (batch.c): framing lengths of the records peeked at once */
+	uint32_t *batch_len;
+	size_t batch_n;   /* records in the current batch, 0 = none */
+	size_t batch_cap; /* room in batch_len */
 
 	struct mring_stats st;
 };
@@ -168,7 +183,7 @@ int mring__ctl_check_dynamic(const struct mring__ctl *c,
                              const struct mring__ctl *later);
 uint32_t mring__ctl_checksum(const struct mring__ctl *c);
 uint32_t mring__rec_check(const struct mring__rec *h, const void *payload,
-                          bool crc);
+                          bool crc, bool ts);
 /* Is the record header at `h` plausible for record number `seq`?
  * (seq == UINT64_MAX: any number.) */
 bool mring__rec_valid(const struct mring *r, const struct mring__rec *h,
@@ -222,5 +237,31 @@ int mring__consumer_attach(struct mring *r, const struct mring_config *cfg);
 void mring__consumer_detach(struct mring *r);
 /* Record number of the record at the current head. */
 int mring__seq_at_head(struct mring *r, uint64_t *head, uint64_t *seq);
+/* The consumer was lapped (tail > pos): jump, count, MRING_ELAPPED. */
+int mring__consumer_lapped(struct mring *r);
+/* Publish r->pos (and r->rseq) in the consumer's slot, wake the producer. */
+void mring__consumer_publish(struct mring *r);
+
+/* seek.c: the index */
+/* Producer of records, at attach: map (and allocate) the index; without
+ * one (no space, an error) seeks walk, nothing fails. */
+void mring__index_attach(struct mring *r);
+void mring__index_detach(struct mring *r);
+/* Producer, at commit of the record (pos, seq, ts): one compare, and an
+ * entry written when it is the first in its granule. */
+static inline void mring__index_note(struct mring *r, uint64_t pos,
+                                     uint64_t seq, uint64_t ts)
+{
+	uint64_t g = pos >> r->ishift;
+
+	if (mring__likely(g == r->idx_g) || !r->idx)
+		return;
+	r->idx_g = g;
+	/* Never trusted by readers: checked against the record (seek.c). */
+	struct mring__ientry *e = &r->idx[g & (r->nidx - 1)];
+	mring__store_relaxed(&e->pos, pos);
+	mring__store_relaxed(&e->seq, seq);
+	mring__store_relaxed(&e->ts, ts);
+}
 
 #endif

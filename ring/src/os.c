@@ -451,3 +451,25 @@ void mring__os_file_ident(int fd, struct mring__os_ident *id)
 		id->known |= MRING__IDENT_INODE;
 	}
 }
+
+int mring__os_map_shared(int fd, uint64_t off, size_t len, int prot,
+                         void **addr)
+{
+	void *p = mmap(NULL, len, prot, MAP_SHARED, fd, (off_t)off);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	/* As the control block: a child forked without exec does not keep
+	 * the open file description (and its locks) alive through it. */
+	(void)madvise(p, len, MADV_DONTFORK);
+	*addr = p;
+	return 0;
+}
+
+int mring__os_allocate(int fd, uint64_t off, uint64_t len)
+{
+	while (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}

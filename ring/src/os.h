@@ -44,6 +44,11 @@ int mring__os_cached(int fd, uint64_t off, uint64_t len, uint64_t *bytes);
 /* Map the control block (shared, read-write) of `len` bytes at offset 0. */
 int mring__os_map_ctl(int fd, size_t len, int prot, void **addr);
 void mring__os_unmap(void *addr, size_t len);
+/* Map fd[off, off+len) shared anywhere (not inherited by fork). */
+int mring__os_map_shared(int fd, uint64_t off, size_t len, int prot,
+                         void **addr);
+/* Allocate blocks for fd[off, off+len) (fallocate, size kept). */
+int mring__os_allocate(int fd, uint64_t off, uint64_t len);
 
 /*
  * Open-file-description locks on one byte: they belong to the open file,

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -232,10 +233,11 @@ static int reserve(struct mring *r, size_t len, void **ptr, int64_t deadline,
 {
 	if (mring__unlikely(r->role != MRING_PRODUCER))
 		return mring__role_error(r);
-	if (mring__unlikely(len - 1 >= r->max_record))
+	/* Records with timestamps: the stamp takes tsb of max_record. */
+	if (mring__unlikely(len - 1 >= r->max_record - r->tsb))
 		return -EMSGSIZE;
 
-	uint64_t need = r->records ? mring__rec_size(len) : len;
+	uint64_t need = r->records ? mring__rec_size(len + r->tsb) : len;
 	uint64_t end = r->head + need;
 	int rc = mring__window(r, r->head);
 
@@ -247,7 +249,8 @@ static int reserve(struct mring *r, size_t len, void **ptr, int64_t deadline,
 			return rc;
 	}
 	r->resv = len;
-	*ptr = mring__at(r, r->head) + (r->records ? MRING__REC_HDR : 0);
+	*ptr = mring__at(r, r->head) +
+	       (r->records ? MRING__REC_HDR + r->tsb : 0);
 	return 0;
 }
 
@@ -268,7 +271,11 @@ static void note_bounds(struct mring *r, uint64_t s, uint64_t e)
 		mring__store_release(&r->bounds[k % r->nbounds], e);
 }
 
-int mring_commit(struct mring *r, size_t len)
+/*
+ * Commit `len` bytes; records with timestamps are stamped `ts`, or with
+ * the clock if !given (never below the last stamp: seek by time bisects).
+ */
+static int commit(struct mring *r, size_t len, uint64_t ts, bool given)
 {
 	uint64_t adv = len;
 
@@ -281,10 +288,22 @@ int mring_commit(struct mring *r, size_t len)
 		return 0;
 	if (r->records) {
 		uint8_t *at = mring__at(r, r->head);
-		struct mring__rec h = {.len = (uint32_t)len, .seq = r->seq};
-		h.check = mring__rec_check(&h, at + MRING__REC_HDR, r->crc);
+		struct mring__rec h = {.len = (uint32_t)(len + r->tsb),
+		                       .seq = r->seq};
+		if (r->tsb) {
+			if (!given) {
+				ts = (uint64_t)mring__os_realtime_ns();
+				if (ts < r->last_ts)
+					ts = r->last_ts;
+			}
+			r->last_ts = ts;
+			memcpy(at + MRING__REC_HDR, &ts, sizeof(ts));
+		}
+		h.check = mring__rec_check(&h, at + MRING__REC_HDR, r->crc,
+		                           r->tsb != 0);
 		memcpy(at, &h, sizeof(h));
-		adv = mring__rec_size(len);
+		adv = mring__rec_size(len + r->tsb);
+		mring__index_note(r, r->head, r->seq, ts);
 		/*
 		 * Written before head: recovery relies on that order. A
 		 * release store, so that it is also seen after the previous
@@ -311,6 +330,18 @@ int mring_commit(struct mring *r, size_t len)
 	r->st.bytes_produced += len;
 	r->st.records_produced++;
 	return 0;
+}
+
+int mring_commit(struct mring *r, size_t len)
+{
+	return commit(r, len, 0, false);
+}
+
+int mring_commit_ts(struct mring *r, size_t len, uint64_t ts)
+{
+	if (r->role == MRING_PRODUCER && !r->tsb)
+		return -EINVAL;
+	return commit(r, len, ts, true);
 }
 
 ssize_t mring_write(struct mring *r, const void *buf, size_t len,
@@ -346,6 +377,70 @@ ssize_t mring_write(struct mring *r, const void *buf, size_t len,
 		done += n;
 	}
 	return (ssize_t)done;
+}
+
+ssize_t mring_writev(struct mring *r, const struct iovec *iov, int iovcnt,
+                     int timeout_ms)
+{
+	int64_t deadline = mring__deadline(timeout_ms);
+	size_t total = 0, done = 0;
+	uint8_t *dst;
+	int rc;
+
+	if (r->role != MRING_PRODUCER)
+		return mring__role_error(r);
+	if (iovcnt < 0 || iovcnt > IOV_MAX || (iovcnt && !iov))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > SSIZE_MAX - total)
+			return r->records ? -EMSGSIZE : -EINVAL;
+		total += iov[i].iov_len;
+	}
+	if (!r->records) {
+		/* A stream: reservations filled across buffer boundaries. */
+		int i = 0;
+		size_t off = 0;
+		while (done < total) {
+			size_t n = total - done;
+			if (n > r->max_record)
+				n = r->max_record;
+			rc = reserve(r, n, (void **)&dst, deadline,
+			             timeout_ms == 0);
+			if (rc < 0)
+				return done ? (ssize_t)done : rc;
+			for (size_t k = 0; k < n;) {
+				size_t m = iov[i].iov_len - off;
+				if (m > n - k)
+					m = n - k;
+				if (m)
+					memcpy(dst + k,
+					       (const uint8_t *)iov[i].iov_base +
+					               off,
+					       m);
+				k += m;
+				off += m;
+				if (off == iov[i].iov_len) {
+					i++;
+					off = 0;
+				}
+			}
+			mring_commit(r, n);
+			done += n;
+		}
+		return (ssize_t)done;
+	}
+	if (total == 0)
+		return -EMSGSIZE;
+	rc = reserve(r, total, (void **)&dst, deadline, timeout_ms == 0);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len)
+			memcpy(dst + done, iov[i].iov_base, iov[i].iov_len);
+		done += iov[i].iov_len;
+	}
+	rc = mring_commit(r, total);
+	return rc < 0 ? rc : (ssize_t)total;
 }
 
 int mring_sync(struct mring *r)
@@ -565,6 +660,8 @@ int mring__producer_attach(struct mring *r, const struct mring_config *cfg)
 	r->seq = seq;
 	r->tail = mring__load_relaxed(&c->tail);
 	r->st.position = head;
+	if (r->records)
+		mring__index_attach(r);
 	mring__maint_go(r);
 	mring__rescan(r);
 	return 0;

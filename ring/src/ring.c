@@ -248,6 +248,7 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 		r->cap = copy->capacity;
 		r->data_off = copy->data_offset;
 		r->max_record = copy->max_record;
+		r->tsb = copy->flags & MRING_F_TIMESTAMPS ? MRING__TS_BYTES : 0;
 		r->nslots = copy->max_consumers;
 		r->ctl_len = round_up(copy->ctl_size,
 		                      (uint64_t)mring__os_page_size());
@@ -278,6 +279,7 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 	*out = r;
 	return 0;
 fail:
+	mring__index_detach(r);
 	mring__pool_fini(&r->pool);
 	if (r->ctl)
 		mring__os_unmap(r->ctl, r->ctl_len);
@@ -296,6 +298,7 @@ void mring_close(struct mring *r)
 		 * maintenance thread's state was copied too, without the
 		 * thread. */
 		mring__maint_forget(r);
+		free(r->batch_len);
 		free(r);
 		return;
 	}
@@ -304,6 +307,8 @@ void mring_close(struct mring *r)
 		mring__producer_detach(r);
 	else
 		mring__consumer_detach(r);
+	mring__index_detach(r);
+	free(r->batch_len);
 	mring__pool_fini(&r->pool);
 	mring__os_unmap(r->ctl, r->ctl_len);
 	close(r->fd);
@@ -362,7 +367,10 @@ int mring_inspect(const char *path, struct mring_info *info,
 	info->data_offset = c->data_offset;
 	info->file_size = size;
 	info->window = c->window;
-	info->max_record = c->max_record;
+	/* The largest payload: the stamp is not the caller's. */
+	info->max_record =
+		c->max_record -
+		(c->flags & MRING_F_TIMESTAMPS ? MRING__TS_BYTES : 0);
 	info->max_consumers = c->max_consumers;
 	/* Read after every position below, so none is beyond it. */
 	info->head = head;
