@@ -21,7 +21,7 @@ def help_lists_commands():
 @test
 def version_names_tool_and_library():
     p = mring("--version")
-    contains(p.stdout, "mring ", "library ", "ring format 1")
+    contains(p.stdout, "mring ", "library ", "ring format 2")
 
 
 @test
