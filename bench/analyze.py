@@ -20,6 +20,7 @@ LOOP_COLS = [
     "write_bytes", "cache_peak_bytes", "memcg_max_usage_bytes", "maint",
     "reclaim", "maint_wait_ms", "reclaimed_bytes", "consumed_bytes",
 ]
+# Added later (older CSVs lack it): lat_p999_us.
 IPC_COLS = [
     "transport", "medium", "wait", "record_bytes", "rep", "records",
     "seconds", "records_per_s", "gbps", "lat_p50_us", "lat_p99_us",
@@ -71,6 +72,10 @@ def markdown(header, rows):
 
 # ---- loop ---------------------------------------------------------------
 
+# The strategies a reader compares; the rest are mring's knobs.
+MAIN = ["naive", "pwrite", "odirect", "mring"]
+
+
 def loop(args):
     rows = read_csv(args.csv, LOOP_COLS)
     if args.check:
@@ -92,7 +97,9 @@ def loop(args):
 
     def g(cond, s, rep, lap, col="gbps"):
         r = by.get((cond, s, rep, lap))
-        return None if r is None else float(r[col])
+        if r is None or r.get(col) in (None, ""):
+            return None
+        return float(r[col])
 
     def ratio(cond, s, base, lap):
         rs = []
@@ -103,8 +110,9 @@ def loop(args):
         return med(rs)
 
     header = ["cond", "strategy", "lap", "GB/s", "x naive", "x pwrite",
-              "p50 us", "p99 us", "max us", "majflt", "majflt>w1",
-              "minflt", "read GB", "cache MB", "n", "note"]
+              "x odirect", "p50 us", "p99 us", "p99.9 us", "max us",
+              "majflt", "majflt>w1", "minflt", "read GB", "cache MB", "n",
+              "note"]
     out_rows, csv_rows = [], []
     for cond in conds:
         for s in order:
@@ -115,7 +123,8 @@ def loop(args):
                     continue
 
                 def m(col):
-                    return med(float(r[col]) for r in sel)
+                    return med(float(r[col]) for r in sel
+                               if r.get(col) not in (None, ""))
 
                 partial = sum(1 for r in sel if r["complete"] != "1")
                 cache = med(float(r["cache_peak_bytes"]) for r in sel
@@ -123,7 +132,9 @@ def loop(args):
                 rec = dict(cond=cond, strategy=s, lap=lap, gbps=m("gbps"),
                            x_naive=ratio(cond, s, "naive", lap),
                            x_pwrite=ratio(cond, s, "pwrite", lap),
+                           x_odirect=ratio(cond, s, "odirect", lap),
                            p50_us=m("lat_p50_us"), p99_us=m("lat_p99_us"),
+                           p999_us=m("lat_p999_us"),
                            max_us=m("lat_max_us"), majflt=m("majflt"),
                            majflt_after_win1=m("majflt_after_win1"),
                            minflt=m("minflt"),
@@ -134,7 +145,9 @@ def loop(args):
                 out_rows.append([
                     cond, s, lap, fmt(rec["gbps"], ".3f"),
                     fmt(rec["x_naive"]), fmt(rec["x_pwrite"]),
+                    fmt(rec["x_odirect"]),
                     fmt(rec["p50_us"], ".0f"), fmt(rec["p99_us"], ".0f"),
+                    fmt(rec["p999_us"], ".0f"),
                     fmt(rec["max_us"], ".0f"), fmt(rec["majflt"], ".0f"),
                     fmt(rec["majflt_after_win1"], ".0f"),
                     fmt(rec["minflt"], ".0f"), fmt(rec["read_gb"]),
@@ -142,61 +155,116 @@ def loop(args):
                     f"partial x{partial}" if partial else ""])
     text = table(header, out_rows)
     print(text)
+
+    # Steady state: laps 2.. together, bytes over time, per repetition.
+    def steady(cond, s, rep):
+        b = t = 0.0
+        for lap in laps:
+            r = by.get((cond, s, rep, lap))
+            if lap < 2 or r is None:
+                continue
+            b += float(r["bytes"])
+            t += float(r["seconds"])
+        return b / t / 1e9 if t > 0 else None
+
+    def steady_ratio(cond, s, base):
+        return med(steady(cond, s, rep) / steady(cond, base, rep)
+                   for rep in reps if steady(cond, s, rep)
+                   and steady(cond, base, rep))
+
+    sheader = ["cond", "strategy", "steady GB/s", "x naive", "x pwrite",
+               "x odirect", "worst p99.9 us", "worst max us", "n"]
+    srows = []
+    for cond in conds:
+        for s in order:
+            vals = [steady(cond, s, rep) for rep in reps]
+            if all(v is None for v in vals):
+                continue
+            late = [r for k, r in by.items() if k[0] == cond
+                    and k[1] == s and k[3] >= 2]
+            p999 = [float(r["lat_p999_us"]) for r in late
+                    if r.get("lat_p999_us") not in (None, "")]
+            srows.append([cond, s, fmt(med(vals), ".3f"),
+                          fmt(steady_ratio(cond, s, "naive")),
+                          fmt(steady_ratio(cond, s, "pwrite")),
+                          fmt(steady_ratio(cond, s, "odirect")),
+                          fmt(max(p999) if p999 else None, ".0f"),
+                          fmt(max((float(r["lat_max_us"]) for r in late),
+                                  default=None), ".0f"),
+                          sum(1 for v in vals if v is not None)])
+    if srows:
+        print("\nsteady state (laps 2 and later together):")
+        print(table(sheader, srows))
     with open(f"{args.out}/loop-summary.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(csv_rows[0].keys()))
         w.writeheader()
         w.writerows(csv_rows)
-    targets = loop_targets(conds, laps, g, ratio, reps, by)
+    targets = loop_targets(conds, laps, reps, by, ratio, steady_ratio)
     print("\n" + "\n".join(targets))
     with open(f"{args.out}/loop-summary.md", "w") as f:
         if args.machine:
             f.write("```\n" + open(args.machine).read() + "```\n\n")
         f.write(markdown(header, out_rows) + "\n\n")
+        if srows:
+            f.write("Steady state (laps 2 and later together):\n\n")
+            f.write(markdown(sheader, srows) + "\n\n")
         f.write("\n".join("- " + t for t in targets) + "\n")
     if args.timeline:
         loop_plot(args, conds, order)
 
 
-def loop_targets(conds, laps, g, ratio, reps, by):
+def loop_targets(conds, laps, reps, by, ratio, steady_ratio):
+    """Issue 12's targets, each with the figures it rests on."""
     out = []
     s = "mring"
-    late = [lap for lap in laps if lap >= 2]
-    if "slow" in conds and late:
-        for lap in late:
-            own = med(g("slow", s, rep, lap) / g("slow", s, rep, 1)
-                      for rep in reps if g("slow", s, rep, lap)
-                      and g("slow", s, rep, 1))
-            xp = ratio("slow", s, "pwrite", lap)
-            xn, nlap = ratio("slow", s, "naive", lap), lap
-            # A baseline that never got this far within the time limit
-            # is compared by its last lap (partial, as slow as it got).
-            while xn is None and nlap > 1:
-                nlap -= 1
-                xn = med(g("slow", s, rep, lap) / g("slow", "naive", rep, nlap)
-                         for rep in reps if g("slow", s, rep, lap)
-                         and g("slow", "naive", rep, nlap))
-            xnr = ratio("slow", s, "naive-nora", lap)
-            vs = "" if nlap == lap else f" vs its lap {nlap}, the last reached"
-            ok = (own or 0) >= 0.9 and (xp or 0) >= 0.8 and (xn or 0) >= 5
-            out.append(f"target 1 (slow reads), lap {lap}: mring = "
-                       f"{fmt(own)}x its lap 1 (>= 0.9), {fmt(xp)}x pwrite "
-                       f"(>= 0.8), {fmt(xn)}x naive{vs} (>= 5; "
-                       f"{fmt(xnr)}x naive without readahead): "
-                       f"{'MET' if ok else 'MISSED'}")
+    if not any(k[1] == s for k in by):
+        return out
+
+    def verdict(ok):
+        return "MET" if ok else "MISSED"
+
+    for cond in conds:
+        xp = ratio(cond, s, "pwrite", 1)
+        if xp is not None:
+            out.append(f"{cond}, first lap: mring {fmt(xp)}x pwrite "
+                       f"(>= 0.9): {verdict(xp >= 0.9)}")
+        if any(lap >= 2 for lap in laps):
+            xo = steady_ratio(cond, s, "odirect")
+            xp = steady_ratio(cond, s, "pwrite")
+            xn = steady_ratio(cond, s, "naive")
+            parts = []
+            if xo is not None:
+                parts.append(f"{fmt(xo)}x odirect (>= 1)")
+            if xp is not None:
+                parts.append(f"{fmt(xp)}x pwrite (>= 1.5)")
+            if xn is not None and cond == "slow":
+                parts.append(f"{fmt(xn)}x naive (>= 10)")
+            ok = ((xo is None or xo >= 1) and (xp is None or xp >= 1.5)
+                  and (xn is None or cond != "slow" or xn >= 10))
+            if parts:
+                out.append(f"{cond}, steady state (laps 2+): mring "
+                           + ", ".join(parts) + f": {verdict(ok)}")
         mj = [int(r["majflt_after_win1"]) for k, r in by.items()
-              if k[0] == "slow" and k[1] == s]
+              if k[0] == cond and k[1] == s]
         if mj:
-            out.append(f"target 1, major faults in the writer after the "
-                       f"first window (all laps, reps, writers): "
-                       f"{sum(mj)}: {'MET' if sum(mj) == 0 else 'MISSED'}")
-    if "native" in conds:
+            out.append(f"{cond}, writer major faults after the first "
+                       f"window (all laps, reps, writers): {sum(mj)} "
+                       f"(0): {verdict(sum(mj) == 0)}")
+        worse = []
         for lap in laps:
-            xn = ratio("native", s, "naive", lap)
-            xp = ratio("native", s, "pwrite", lap)
-            ok = (xn or 0) >= 1 and (xp or 0) >= 1
-            out.append(f"target 2 (native disk), lap {lap}: mring = "
-                       f"{fmt(xn)}x naive (>= 1), {fmt(xp)}x pwrite (>= 1): "
-                       f"{'MET' if ok else 'MISSED'}")
+            for rep in reps:
+                a, b = by.get((cond, s, rep, lap)), by.get(
+                    (cond, "pwrite", rep, lap))
+                if a and b and float(a["lat_max_us"]) > float(
+                        b["lat_max_us"]):
+                    worse.append(f"lap {lap} rep {rep}: "
+                                 f"{float(a['lat_max_us']) / 1e3:.0f} ms "
+                                 f"vs {float(b['lat_max_us']) / 1e3:.0f}")
+        if any(k[1] == "pwrite" and k[0] == cond for k in by):
+            out.append(f"{cond}, max chunk latency no worse than pwrite's in "
+                       f"the same repetition and lap: "
+                       + (verdict(True) if not worse else
+                          verdict(False) + " (" + "; ".join(worse) + ")"))
     return out
 
 
@@ -268,30 +336,97 @@ def loop_plot(args, conds, order):
                 names.append((idx, s))
                 idx += 1
         plots.append((cond, dat, wraps, names))
+    lat = loop_latency(args, conds) if args.latency else []
     gp = f"{args.out}/loop-plot.gp"
     with open(gp, "w") as f:
-        f.write(f'set terminal pngcairo size 1400,{520 * len(plots)} '
-                f'font "sans,10"\n'
-                if args.cairo else
-                f'set terminal png size 1400,{520 * len(plots)}\n')
-        f.write(f'set output "{args.out}/loop.png"\n')
-        f.write(f"set multiplot layout {len(plots)},1\n")
-        f.write("set key outside right\nset grid\n")
-        f.write('set xlabel "seconds since start (repetition 1)"\n')
-        f.write(f'set ylabel "GB/s, all writers ({dt:g} s bins)"\n')
-        for cond, dat, wraps, names in plots:
-            f.write(f'set title "loop-around, {cond}: throughput over time;'
-                    f' triangles = writer 0 starts lap 2, 3..."\n')
-            parts = []
-            for i, s in names:
-                c = COLOURS[order.index(s) % len(COLOURS)]
-                dash = 2 if s.endswith("-nora") else 1
-                parts.append(f'"{dat}" index {i} using 1:2 with lines '
-                             f'lw 2 dt {dash} lc rgb "{c}" title "{s}"')
-                parts.append(f'"{wraps}" index {i} using 1:2 with points '
-                             f'pt 9 ps 1.5 lc rgb "{c}" notitle')
-            f.write("plot " + ", \\\n     ".join(parts) + "\n")
-        f.write("unset multiplot\n")
+        def figure(name, keep, what):
+            panels = [(c, d, w, [(i, s) for i, s in names if keep(s)])
+                      for c, d, w, names in plots]
+            panels = [p for p in panels if p[3]]
+            if not panels:
+                return
+            f.write(f'set terminal pngcairo size 1400,{480 * len(panels)} '
+                    f'font "sans,10"\n'
+                    if args.cairo else
+                    f'set terminal png size 1400,{480 * len(panels)}\n')
+            f.write(f'set output "{args.out}/{name}"\n')
+            f.write(f"set multiplot layout {len(panels)},1\n")
+            f.write("set key outside right\nset grid\nunset logscale\n")
+            f.write('set xlabel "seconds since start (repetition 1)"\n')
+            f.write(f'set ylabel "GB/s, all writers ({dt:g} s bins)"\n')
+            for cond, dat, wraps, names in panels:
+                f.write(f'set title "loop-around, {cond}: {what}; '
+                        f'triangles = writer 0 starts lap 2, 3..."\n')
+                parts = []
+                for i, s in names:
+                    c = COLOURS[order.index(s) % len(COLOURS)]
+                    dash = 2 if s.endswith("-nora") else 1
+                    parts.append(f'"{dat}" index {i} using 1:2 with lines '
+                                 f'lw 2 dt {dash} lc rgb "{c}" title "{s}"')
+                    parts.append(f'"{wraps}" index {i} using 1:2 with '
+                                 f'points pt 9 ps 1.5 lc rgb "{c}" notitle')
+                f.write("plot " + ", \\\n     ".join(parts) + "\n")
+            f.write("unset multiplot\n")
+
+        figure("loop.png", lambda s: s in MAIN,
+               "naive mmap, pwrite, odirect (O\\\\_DIRECT) and mring")
+        figure("loop-knobs.png", lambda s: s == "mring" or s not in MAIN,
+               "mring's variants (mring = the defaults)")
+        if lat:
+            f.write(f'set terminal pngcairo size 1400,{480 * len(lat)} '
+                    f'font "sans,10"\n')
+            f.write(f'set output "{args.out}/loop-latency.png"\n')
+            f.write(f"set multiplot layout {len(lat)},1\n")
+            f.write("set key outside right\nset grid\n"
+                    "set logscale xy\nset format y \"%g\"\n")
+            f.write('set xlabel "chunk latency, us (log)"\n')
+            f.write('set ylabel "fraction of chunks slower (log)"\n')
+            for cond, dat, names in lat:
+                f.write(f'set title "loop-around, {cond}: chunk latency '
+                        f'tail, all writers and repetitions; solid = laps '
+                        f'2 and later, dashed = lap 1"\n')
+                parts = []
+                for i, s, first in names:
+                    c = COLOURS[order.index(s) % len(COLOURS)]
+                    parts.append(f'"{dat}" index {i} using 1:2 with steps '
+                                 f'lw 2 dt {2 if first else 1} lc rgb "{c}" '
+                                 + (f'notitle' if first else f'title "{s}"'))
+                f.write("plot " + ", \\\n     ".join(parts) + "\n")
+            f.write("unset multiplot\n")
+
+
+def loop_latency(args, conds):
+    """Per condition: a data file of complementary CDFs (fraction of
+    chunks slower than x) of the main strategies, lap 1 and laps 2+."""
+    hist = defaultdict(lambda: defaultdict(int))
+    for r in csv.DictReader(open(args.latency)):
+        if r["strategy"] not in MAIN:
+            continue
+        key = (r["cond"], r["strategy"], int(r["lap"]) == 1)
+        hist[key][float(r["us"])] += int(r["count"])
+    out = []
+    for cond in conds:
+        dat = f"{args.out}/loop-latency-{cond}.dat"
+        names, idx = [], 0
+        with open(dat, "w") as f:
+            for s in MAIN:
+                for first in (False, True):
+                    h = hist.get((cond, s, first))
+                    if not h:
+                        continue
+                    total = sum(h.values())
+                    above = total
+                    f.write(f"# {s} {'lap 1' if first else 'laps 2+'}\n")
+                    for us in sorted(h):
+                        above -= h[us]
+                        # log scale: stop at the last chunk
+                        f.write(f"{us:.2f} {max(above, 0.5) / total:.3g}\n")
+                    f.write("\n\n")
+                    names.append((idx, s, first))
+                    idx += 1
+        if names:
+            out.append((cond, dat, names))
+    return out
 
 
 # ---- ipc ----------------------------------------------------------------
@@ -422,6 +557,7 @@ def main():
     ap.add_argument("what", choices=["loop", "ipc"])
     ap.add_argument("--csv", required=True)
     ap.add_argument("--timeline")
+    ap.add_argument("--latency")
     ap.add_argument("--out", default=".")
     ap.add_argument("--machine")
     ap.add_argument("--bin", type=float, default=1.0)

@@ -59,6 +59,11 @@ void bench_hist_merge(struct bench_hist *dst, const struct bench_hist *src)
 		dst->max = src->max;
 }
 
+double bench_hist_bucket_ns(unsigned i)
+{
+	return hist_value(i);
+}
+
 double bench_hist_quantile(const struct bench_hist *h, double q)
 {
 	if (h->n == 0)

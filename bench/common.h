@@ -33,6 +33,9 @@ void bench_hist_add(struct bench_hist *h, uint64_t ns);
 void bench_hist_merge(struct bench_hist *dst, const struct bench_hist *src);
 /* Value at quantile q (0..1), in ns; the exact maximum for q >= 1. */
 double bench_hist_quantile(const struct bench_hist *h, double q);
+/* The value bucket i stands for, in ns (what bench_hist_quantile returns
+ * for a rank that falls in it). */
+double bench_hist_bucket_ns(unsigned i);
 
 /* "4G", "625000", "256M", "64k" (powers of two). Returns 0 on success. */
 int bench_parse_size(const char *s, uint64_t *out);

@@ -13,6 +13,8 @@
  *                        through io_uring, several in flight
  *   mring-nothread       mring, maintenance thread off
  *   mring-prealloc       mring, file created with MRING_F_PREALLOC
+ *   mring-noalloc        mring without allocating ahead on the first lap
+ *                        (MRING_NO_ALLOC=1)
  *   mring-none/-cache/-zero/-punch  mring with that reclaim policy
  *   mring                mring with its defaults
  *
@@ -83,6 +85,7 @@ static const struct strategy strategies[] = {
 	{"mring-uring", K_MRING, false, MRING_F_URING, R_AUTO},
 	{"mring-nohuge", K_MRING, false, MRING_F_NO_HUGEPAGE, R_AUTO},
 	{"mring-prealloc", K_MRING, false, MRING_F_PREALLOC, R_AUTO},
+	{"mring-noalloc", K_MRING, false, 0, R_AUTO},
 	{"mring", K_MRING, false, 0, R_AUTO},
 };
 
@@ -91,6 +94,7 @@ struct opts {
 	const char *dir;
 	const char *csv;
 	const char *timeline;
+	const char *latency;
 	const char *cond;
 	int writers;
 	int laps;
@@ -348,6 +352,8 @@ static void writer_open(struct writer *w)
 		if (rc < 0)
 			wfail(w, "mring_create", rc);
 		cfg.flags = o.st->flags & ~MRING_F_PREALLOC;
+		if (strcmp(o.st->name, "mring-noalloc") == 0)
+			setenv("MRING_NO_ALLOC", "1", 1);
 		cfg.reclaim = o.st->reclaim;
 		rc = mring_open(w->path, MRING_PRODUCER, &cfg, &w->mr);
 		if (rc < 0)
@@ -628,9 +634,19 @@ static const char csv_header[] =
 	"seconds,gbps,lat_p50_us,lat_p99_us,lat_max_us,majflt,minflt,"
 	"majflt_after_win1,read_bytes,write_bytes,cache_peak_bytes,"
 	"memcg_max_usage_bytes,maint,reclaim,maint_wait_ms,reclaimed_bytes,"
-	"consumed_bytes\n";
+	"consumed_bytes,lat_p999_us\n";
 
-static void write_results(FILE *f, int64_t max_usage)
+/* The chunk latencies of one lap, all writers: bucket value and count. */
+static void write_latency(FILE *f, int lap, const struct bench_hist *h)
+{
+	for (unsigned i = 0; i < BENCH_HIST_N; i++)
+		if (h->b[i])
+			fprintf(f, "%s,%s,%d,%d,%.2f,%u\n", o.cond, o.st->name,
+			        o.rep, lap, bench_hist_bucket_ns(i) / 1e3,
+			        h->b[i]);
+}
+
+static void write_results(FILE *f, FILE *lf, int64_t max_usage)
 {
 	for (int lap = 0; lap < o.laps; lap++) {
 		struct bench_hist *h = calloc(1, sizeof(*h));
@@ -674,7 +690,7 @@ static void write_results(FILE *f, int64_t max_usage)
 		fprintf(f,
 		        "%s,%s,%d,%d,%d,%llu,%llu,%d,%llu,%.3f,%.4f,%.1f,%.1f,"
 		        "%.1f,%llu,%llu,%llu,%llu,%llu,%lld,%lld,%d,%d,%.1f,"
-		        "%llu,%llu\n",
+		        "%llu,%llu,%.1f\n",
 		        o.cond, o.st->name, o.rep, lap + 1, o.writers,
 		        (unsigned long long)o.file_size,
 		        (unsigned long long)o.chunk,
@@ -692,7 +708,10 @@ static void write_results(FILE *f, int64_t max_usage)
 		        (long long)max_usage, sum.maint, sum.reclaim,
 		        sum.maint_wait_ns / 1e6,
 		        (unsigned long long)sum.reclaimed_bytes,
-		        (unsigned long long)(lap == o.laps - 1 ? consumed : 0));
+		        (unsigned long long)(lap == o.laps - 1 ? consumed : 0),
+		        bench_hist_quantile(h, 0.999) / 1e3);
+		if (lf)
+			write_latency(lf, lap + 1, h);
 		/* No memory cgroup to sample: the cache peak is unknown. */
 		char cache[32] = "-";
 		if (sh->lap_cache_peak[lap] >= 0)
@@ -700,10 +719,12 @@ static void write_results(FILE *f, int64_t max_usage)
 			         sh->lap_cache_peak[lap] / 1e6);
 		fprintf(stderr,
 		        "%-14s lap %d: %7.3f GB/s  p50 %8.1f us  p99 %9.1f us  "
-		        "max %9.1f us  majflt %llu  read %.2f GB  cache %s%s\n",
+		        "p99.9 %9.1f us  max %9.1f us  majflt %llu  read %.2f GB"
+		        "  cache %s%s\n",
 		        o.st->name, lap + 1, gbps,
 		        bench_hist_quantile(h, 0.5) / 1e3,
 		        bench_hist_quantile(h, 0.99) / 1e3,
+		        bench_hist_quantile(h, 0.999) / 1e3,
 		        bench_hist_quantile(h, 1) / 1e3,
 		        (unsigned long long)sum.maj, sum.read_bytes / 1e9,
 		        cache, complete ? "" : "  (partial: time limit)");
@@ -751,6 +772,7 @@ static void usage(FILE *f)
 	        "  --csv FILE        append the per-lap rows (default stdout)\n"
 	        "  --header          write the CSV header first\n"
 	        "  --timeline FILE   append bytes/page cache over time\n"
+	        "  --latency FILE    append each lap's chunk-latency histogram\n"
 	        "  --cond NAME       condition label for the rows (native)\n"
 	        "  --rep N           repetition label for the rows (1)\n"
 	        "  --reset-peak      reset the memory cgroup's peak usage\n"
@@ -772,6 +794,7 @@ static void parse_args(int argc, char **argv)
 		{"csv", required_argument, 0, 'o'},
 		{"header", no_argument, 0, 'H'},
 		{"timeline", required_argument, 0, 't'},
+		{"latency", required_argument, 0, 'Y'},
 		{"cond", required_argument, 0, 'k'},
 		{"rep", required_argument, 0, 'r'},
 		{"reset-peak", no_argument, 0, 'R'},
@@ -830,6 +853,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 't':
 			o.timeline = optarg;
+			break;
+		case 'Y':
+			o.latency = optarg;
 			break;
 		case 'k':
 			o.cond = optarg;
@@ -954,9 +980,14 @@ int main(int argc, char **argv)
 		bench_die("%s: %s", o.csv, strerror(errno));
 	if (o.header)
 		fputs(csv_header, f);
-	write_results(f, max_usage);
+	FILE *lf = o.latency ? fopen(o.latency, "a") : NULL;
+	if (o.latency && !lf)
+		bench_die("%s: %s", o.latency, strerror(errno));
+	write_results(f, lf, max_usage);
 	if (f != stdout)
 		fclose(f);
+	if (lf)
+		fclose(lf);
 	if (o.timeline) {
 		FILE *t = fopen(o.timeline, "a");
 		if (!t)

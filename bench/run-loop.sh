@@ -191,8 +191,10 @@ cat "$out/loop-machine.txt"
 
 csv=$out/loop.csv
 tl=$out/loop-timeline.csv
-rm -f "$csv" "$tl"
+lat=$out/loop-latency.csv
+rm -f "$csv" "$tl" "$lat"
 echo "cond,strategy,rep,writer,t,bytes,lap" > "$tl"
+echo "cond,strategy,rep,lap,us,count" > "$lat"
 header=--header
 
 # ---- runs ------------------------------------------------------------
@@ -229,6 +231,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 				--laps "$laps" --window "$window" \
 				--max-seconds "$max_seconds" $consumer \
 				--csv "$csv" $header --timeline "$tl" \
+				--latency "$lat" \
 				--cond "$cond" --rep "$rep" \
 				${memcg:+--reset-peak} &
 			child=$!
@@ -240,7 +243,8 @@ for ((rep = 1; rep <= reps; rep++)); do
 	done
 done
 
-python3 "$here/analyze.py" loop --csv "$csv" --timeline "$tl" --out "$out" \
+python3 "$here/analyze.py" loop --csv "$csv" --timeline "$tl" \
+	--latency "$lat" --out "$out" \
 	--machine "$out/loop-machine.txt"
 
 if [ $plot = 1 ]; then
@@ -249,7 +253,10 @@ if [ $plot = 1 ]; then
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox) >&2 || true
 	fi
 	if command -v gnuplot > /dev/null; then
-		gnuplot "$out/loop-plot.gp" && echo "plot: $out/loop.png"
+		gnuplot "$out/loop-plot.gp" &&
+			echo "plots: $out/loop.png (naive, pwrite, odirect, mring)," \
+				"$out/loop-knobs.png (mring's variants)," \
+				"$out/loop-latency.png (chunk latency CDF)"
 	else
 		echo "run-loop: no gnuplot, no plot" >&2
 	fi
