@@ -18,7 +18,7 @@ dir=${TMPDIR:-/tmp}
 bytes=2000000000
 ring_size=4G
 reps=5
-variants="cat,mring,mring-prealloc,mring-nosync"
+variants="cat,mring,mring-sparse"
 out="$here/results"
 
 usage() {
@@ -29,8 +29,9 @@ usage: $0 [options]
   --bytes N          stream length ($bytes)
   --ring-size SIZE   ring capacity ($ring_size)
   --reps N           repetitions of each variant ($reps)
-  --variants LIST    of cat, mring, mring-prealloc, mring-nosync,
-                     mring-noalloc ($variants)
+  --variants LIST    of cat, mring (defaults), mring-sparse (created
+                     --sparse), mring-nosync (write --no-sync, where the
+                     tool syncs by default) ($variants)
   --out DIR          where write.csv and write-summary.md go ($out)
 EOF
 }
@@ -85,20 +86,18 @@ run_one() {
 	local v=$1 f="$work/f"
 	rm -f "$f"
 	case $v in
-	mring | mring-nosync | mring-noalloc)
+	mring | mring-nosync)
 		"$tool" create "$f" --size "$ring_size" >/dev/null ;;
-	mring-prealloc)
-		"$tool" create "$f" --size "$ring_size" --prealloc >/dev/null ;;
+	mring-sparse)
+		"$tool" create "$f" --size "$ring_size" --sparse >/dev/null ;;
 	esac
 	drop
 	local t0 t1
 	t0=$(date +%s.%N)
 	case $v in
 	cat) head -c "$bytes" /dev/zero | cat >"$f" ;;
-	mring | mring-prealloc) head -c "$bytes" /dev/zero | "$tool" write "$f" ;;
+	mring | mring-sparse) head -c "$bytes" /dev/zero | "$tool" write "$f" ;;
 	mring-nosync) head -c "$bytes" /dev/zero | "$tool" write $sync_opt "$f" ;;
-	mring-noalloc)
-		head -c "$bytes" /dev/zero | MRING_NO_ALLOC=1 "$tool" write $sync_opt "$f" ;;
 	*) echo "unknown variant $v" >&2; exit 2 ;;
 	esac
 	t1=$(date +%s.%N)

@@ -42,10 +42,6 @@
 #define FREE_NS 100000000 /* the same once a resident ring runs free */
 #define RETRY_NS 1000000  /* after an error, try the chunk again this late */
 #define DEFAULT_RA (8u << 20) /* a device's read-ahead, when unknown */
-/* First lap: allocate blocks this far ahead of what is pre-faulted, in
- * steps of at most ALLOC_STEP (see allocate_ahead). */
-#define ALLOC_AHEAD (64u << 20)
-#define ALLOC_STEP (16u << 20)
 
 struct mring__maint {
 	struct mring *r;
@@ -66,8 +62,6 @@ struct mring__maint {
 	uint64_t gap;       /* how much further ahead to discard old data */
 	uint64_t discarded; /* old data discarded below this */
 	bool resident;      /* the whole ring stays cached, nothing discarded */
-	uint64_t allocated; /* first lap: blocks allocated below this */
-	bool alloc;         /* first lap: allocate ahead (a disk file system) */
 	uint64_t start;     /* ready when the thread started */
 	uint64_t budget;
 	uint64_t written; /* write-back started below this */
@@ -252,13 +246,6 @@ static int reap(struct mring__maint *m, unsigned *bad_at)
 				                     MRING_RECLAIM_CACHE);
 			}
 			break;
-		case 4:
-			/* Allocation is an optimisation: pre-faulting the
-			 * range still reports a full disk. A file system
-			 * without fallocate() is not asked again. */
-			if (q->res == -EOPNOTSUPP || q->res == -ENOSYS)
-				m->alloc = false;
-			break;
 		case 3:
 			/* Space may have come back since (a file removed
 			 * beside us is freed in the background): one more
@@ -364,42 +351,6 @@ static unsigned discard_ahead(struct mring__maint *m, uint64_t target,
 }
 
 /*
- * First lap of a file on disk: allocate the blocks ahead of pre-faulting.
- * A write fault on a hole makes the file system allocate (ext4: reserve
- * for delayed allocation, then allocate at write-back, block group by
- * block group, while the writer waits on the same journal); on an
- * allocated, unwritten extent it only marks the page. Loop benchmark, 1
- * writer x 2 GiB under 512 MiB, lap 1: 0.60x pwrite sparse, 1.01x with
- * the whole file preallocated (README, "First lap"). Allocating in
- * 16 MiB steps, 64 MiB ahead, gets the same large extents without
- * preallocating a ring that may be larger than the disk. Laps 2+ need
- * none of it: zero-range leaves the extents allocated.
- */
-static void allocate_ahead(struct mring__maint *m, uint64_t target)
-{
-	struct mring *r = m->r;
-	uint64_t end = target + m->gap + ALLOC_AHEAD;
-
-	if (!m->alloc)
-		return;
-	if (end > r->cap)
-		end = r->cap;
-	if (m->allocated < target)
-		m->allocated = target - target % m->chunk;
-	while (m->allocated < end && m->aio.n < MRING__AIO_DEPTH / 4) {
-		uint64_t len = end - m->allocated;
-		if (len > ALLOC_STEP)
-			len = ALLOC_STEP;
-		mring__aio_add(&m->aio, MRING__AIO_FALLOCATE, r->fd,
-		               FALLOC_FL_KEEP_SIZE, NULL,
-		               file_off(r, m->allocated), len, 4);
-		m->allocated += len;
-	}
-	if (m->allocated >= r->cap)
-		m->alloc = false;
-}
-
-/*
  * Prepare chunks [ready, target): discard old data ahead, pre-fault the
  * chunks for writing, publish `ready`. Returns the number of chunks made
  * ready, or a negative error from pre-faulting.
@@ -416,7 +367,6 @@ static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
 	unsigned bad_at = 0;
 	int n = 0, rc;
 
-	allocate_ahead(m, a);
 	discard_ahead(m, target, cons);
 	queue_behind(m, head);
 	if (m->aio.n) {
@@ -708,8 +658,6 @@ int mring__maint_create(struct mring *r, const struct mring_config *cfg)
 		m->dist = max_dist(m);
 	m->node = numa_node(cfg);
 	m->resident = m->policy == MRING_RECLAIM_NONE && m->budget >= r->cap;
-	/* On tmpfs, allocating is what pre-faulting does anyway. */
-	m->alloc = !in_memory_fs(r->fd) && !mring__env_set("MRING_NO_ALLOC");
 	/*
 	 * Plain system calls by default: on the 2-vCPU machine we measure on,
 	 * io_uring's worker threads pre-faulting in parallel halved the
@@ -767,9 +715,6 @@ void mring__maint_go(struct mring *r)
 	 * discarded is the next one. (Pre-faulting it is harmless.)
 	 */
 	m->discarded = (r->head + m->chunk - 1) & ~(m->chunk - 1);
-	m->allocated = head;
-	if (head >= r->cap)
-		m->alloc = false;
 	m->go = true;
 	pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
