@@ -197,6 +197,11 @@ static void test_fd_roles_and_fork(void **state)
 	assert_rc(mring_peek(c, &rp, 0), 3);
 	assert_rc(mring_release(c, 3), 0);
 	assert_rc(mring_peek(c, &rp, 0), -EAGAIN);
+	/* -EAGAIN cleared it; nothing new, so it stays quiet. */
+	assert_int_equal(epoll_wait(ep, &got, 1, 0), 0);
+	assert_rc(mring_write(p, "de", 2, 0), 2);
+	assert_int_equal(epoll_wait(ep, &got, 1, LOST_MS), 1);
+	assert_rc(mring_peek(c, &rp, 0), 2);
 	close(ep);
 	mring_close(c);
 	mring_close(p);
