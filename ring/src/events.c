@@ -41,6 +41,7 @@ int mring_interrupt(struct mring *r)
 	 * Other sleepers on the same word wake up, look, and sleep again.
 	 */
 	mring__store_seqcst(&r->intr, 1u);
+	MRING__CHAOS();
 	if (r->rdonly) {
 		/* A read-only handle naps on its own interrupt word. */
 		mring__os_futex_wake(&r->intr);
@@ -117,6 +118,7 @@ static void *ev_run(void *arg)
 		 */
 		atomic_fetch_and_explicit(&ev->armed, ~EV_ARMED,
 		                          memory_order_seq_cst);
+		MRING__CHAOS();
 		/* Fails only when the counter would overflow: readable
 		 * anyway. */
 		(void)!write(ev->efd, &one, sizeof(one));
@@ -131,8 +133,10 @@ void mring__ev_arm(struct mring *r)
 
 	/* Clear first (EAGAIN when it was not readable) ... */
 	(void)!read(ev->efd, &v, sizeof(v));
+	MRING__CHAOS();
 	/* ... then tell the thread where we stand (H11). */
 	mring__store_release(&ev->pos, r->pos);
+	MRING__CHAOS();
 	if (!(atomic_fetch_or_explicit(&ev->armed, EV_ARMED,
 	                               memory_order_seq_cst) &
 	      EV_ARMED))
