@@ -16,8 +16,10 @@
  *   dies with its process: a second mring_open(MRING_PRODUCER) anywhere
  *   gets -EBUSY. Consumers each hold a slot in the control block, also
  *   guarded by such a lock.
- * - A handle (struct mring *) is used by one thread at a time. Different
- *   handles, in the same or other processes, are independent. Handles are
+ * - A handle (struct mring *) is used by one thread at a time, except for
+ *   mring_interrupt(), which any thread or signal handler may call while
+ *   another thread uses the handle. Different handles, in the same or
+ *   other processes, are independent. Handles are
  *   not inherited across fork(): in the child, the ring's mappings are
  *   gone and its descriptor closed (so a child that outlives its parent
  *   holds no lock of the parent's), every call on the inherited handle
@@ -51,8 +53,9 @@
  *   anyone who can write the file can stop the stream or corrupt what is
  *   read, and its owner can truncate it.
  * - Consumers map the data region read-only. The control block is mapped
- *   read-write by every handle (consumers write their own slot, the
- *   futex words, cons_gen and, through mring_sync, synced): a process
+ *   read-write by every handle but read-only observers (MRING_F_READONLY,
+ *   which write nothing): consumers write their own slot, the
+ *   futex words, cons_gen and, through mring_sync, synced. A process
  *   with write access to the file can always lose or reorder data, but
  *   no value it writes makes the library read or write outside its
  *   mappings, allocate without bound or loop without end. The static

@@ -628,6 +628,15 @@ int mring_skip(struct mring *r, uint64_t *bytes, uint64_t *records)
 		return -EINVAL;
 	at = (r->pos + 8) & ~(uint64_t)7;
 	for (;;) {
+		/*
+		 * Bounded: head only grows, and never beyond a capacity
+		 * ahead of a consumer that cannot be lapped (one that can
+		 * finds tail past it first); `at` only grows towards it.
+		 */
+		if (may_lap(r) && mring__load_acquire(&r->ctl->tail) > r->pos)
+			return lapped(r);
+		if (head - r->pos > r->cap)
+			return MRING_ECORRUPT;
 		for (; at < head; at += 8) {
 			if (resync_at(r, at, head, &seq)) {
 				seq_known = true;
@@ -647,6 +656,8 @@ int mring_skip(struct mring *r, uint64_t *bytes, uint64_t *records)
 			seq_known = true;
 			break;
 		}
+		if (h < head)
+			return MRING_ECORRUPT; /* head went back */
 		head = h;
 	}
 	/* Seqlock-style (H5): the headers we trusted were not overwritten
