@@ -85,6 +85,12 @@ static void epoll_loop(bool edge, int per_wakeup)
 	memset(&cfg, 0, sizeof cfg);
 	cfg.consumer_name = "loop";
 	assert_rc(mring_open(path, MRING_CONSUMER, &cfg, &c), 0);
+	assert_int_equal(pipe(ack), 0);
+	/* Fork before the event thread exists (ThreadSanitizer's runtime
+	 * may hang a child forked from a process with threads). */
+	struct prod_arg a = {path, ack[0]};
+	pid_t pid = tu_spawn(bursty_producer, &a, 120);
+	close(ack[0]);
 	int fd = mring_fd(c);
 	assert_true(fd >= 0);
 	assert_int_equal(mring_fd(c), fd); /* the same one every time */
@@ -92,10 +98,6 @@ static void epoll_loop(bool edge, int per_wakeup)
 	assert_true(ep >= 0);
 	ev.events = EPOLLIN | (edge ? EPOLLET : 0);
 	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
-	assert_int_equal(pipe(ack), 0);
-	struct prod_arg a = {path, ack[0]};
-	pid_t pid = tu_spawn(bursty_producer, &a, 120);
-	close(ack[0]);
 
 	uint64_t wakeups = 0;
 	while (!eof) {
@@ -272,6 +274,20 @@ static void start_killer(struct killer *k, pthread_t *t)
 	assert_int_equal(pthread_create(t, NULL, killer_run, k), 0);
 }
 
+/*
+ * ThreadSanitizer holds a signal back until the thread comes out of a
+ * call it knows of; it does not know the futex system call, so a handler
+ * for a thread asleep on a futex never runs there. Handlers are tested in
+ * the other builds.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN_BUILD 1
+#endif
+#endif
+
 static void consumer_cancel(int how, int sa_flags)
 {
 	TU_PATH(path, "cancel-c.ring");
@@ -316,6 +332,9 @@ static void test_cancel_consumer_thread(void **state)
 static void test_cancel_consumer_signal(void **state)
 {
 	(void)state;
+#ifdef TSAN_BUILD
+	skip();
+#endif
 	consumer_cancel(1, 0);
 	consumer_cancel(1, SA_RESTART);
 }
@@ -323,6 +342,9 @@ static void test_cancel_consumer_signal(void **state)
 static void test_signal_alone_does_not_cancel(void **state)
 {
 	(void)state;
+#ifdef TSAN_BUILD
+	skip();
+#endif
 	consumer_cancel(2, 0);
 	consumer_cancel(2, SA_RESTART);
 }
@@ -375,6 +397,9 @@ static void test_cancel_producer_thread(void **state)
 static void test_cancel_producer_signal(void **state)
 {
 	(void)state;
+#ifdef TSAN_BUILD
+	skip();
+#endif
 	producer_cancel(1);
 }
 
