@@ -617,7 +617,8 @@ MRING_API int mring_fd(struct mring *r);
  * behind the consumer: skipping cannot mend that); MRING_ELAPPED when the
  * damage was overwritten meanwhile (the consumer moved to the oldest data,
  * as mring_peek would); MRING_EROLE, MRING_ETRUNCATED. Does not wait; it
- * reads at most the data between the position and head.
+ * reads at most the data between the position and head (a capacity). A
+ * pointer from an earlier mring_peek is no longer valid after it.
  */
 MRING_API int mring_skip(struct mring *r, uint64_t *bytes, uint64_t *records);
 
