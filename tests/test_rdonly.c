@@ -54,9 +54,12 @@ static int reader(void *arg)
 	rc = mring_open(a->path, MRING_PRODUCER, NULL, &c);
 	if (rc != -EACCES)
 		return tu_cfail(2, "producer as nobody: %s", tu_rcstr(rc));
-	/* Read-only or not, root's file needs the opt-in. */
-	rc = mring_open(a->path, MRING_CONSUMER, NULL, &c);
-	if (rc != MRING_EOWNER)
+	/* Read-only or not, root's file needs the opt-in; without it the
+	 * answer stays the open for writing's. */
+	mring_config_init(&cfg);
+	cfg.flags = a->flags;
+	rc = mring_open(a->path, MRING_CONSUMER, &cfg, &c);
+	if (rc != (a->flags ? MRING_EOWNER : -EACCES))
 		return tu_cfail(10, "observer, no opt-in: %s", tu_rcstr(rc));
 	mring_config_init(&cfg);
 	cfg.flags = MRING_F_ANY_OWNER;

@@ -581,8 +581,10 @@ MRING_API int mring_fd(struct mring *r);
  * file O_RDONLY and maps the control block and the data read-only, so
  * read permission on the file is enough (and a read-only mount). An
  * observer (no consumer_name) that gets -EACCES or -EROFS opening the
- * file for writing becomes one by itself. With a consumer_name or for a
- * producer: -EINVAL (a durable consumer must store its position).
+ * file for writing becomes one by itself (for another user's file only
+ * with MRING_F_ANY_OWNER; without it the open keeps failing with that
+ * -EACCES or -EROFS). With a consumer_name or for a producer: -EINVAL (a
+ * durable consumer must store its position).
  *
  * What it cannot do, since it writes nothing to the file:
  *  - it takes no slot: `mring stat`, mring_inspect() and max_consumers

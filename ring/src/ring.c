@@ -249,9 +249,14 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 	              cfg->flags & MRING_F_ANY_OWNER, &r->fd, &copy, &size);
 	if ((rc == -EACCES || rc == -EROFS) && role == MRING_CONSUMER &&
 	    !cfg->consumer_name && !r->rdonly) {
+		int denied = rc;
 		r->rdonly = true;
 		rc = load_ctl(path, O_RDONLY, cfg->flags & MRING_F_ANY_OWNER,
 		              &r->fd, &copy, &size);
+		/* Another user's file without the opt-in: the answer stays
+		 * the one the open for writing gave. */
+		if (rc == MRING_EOWNER)
+			rc = denied;
 	}
 	if (rc < 0)
 		goto fail;
