@@ -16,8 +16,10 @@
  *   dies with its process: a second mring_open(MRING_PRODUCER) anywhere
  *   gets -EBUSY. Consumers each hold a slot in the control block, also
  *   guarded by such a lock.
- * - A handle (struct mring *) is used by one thread at a time. Different
- *   handles, in the same or other processes, are independent. Handles are
+ * - A handle (struct mring *) is used by one thread at a time, except for
+ *   mring_interrupt(), which any thread or signal handler may call while
+ *   another thread uses the handle. Different handles, in the same or
+ *   other processes, are independent. Handles are
  *   not inherited across fork(): in the child, the ring's mappings are
  *   gone and its descriptor closed (so a child that outlives its parent
  *   holds no lock of the parent's), every call on the inherited handle
@@ -51,8 +53,9 @@
  *   anyone who can write the file can stop the stream or corrupt what is
  *   read, and its owner can truncate it.
  * - Consumers map the data region read-only. The control block is mapped
- *   read-write by every handle (consumers write their own slot, the
- *   futex words, cons_gen and, through mring_sync, synced): a process
+ *   read-write by every handle but read-only observers (MRING_F_READONLY,
+ *   which write nothing): consumers write their own slot, the
+ *   futex words, cons_gen and, through mring_sync, synced. A process
  *   with write access to the file can always lose or reorder data, but
  *   no value it writes makes the library read or write outside its
  *   mappings, allocate without bound or loop without end. The static
@@ -407,9 +410,8 @@ MRING_API int mring_sync(struct mring *r);
  * MRING_ECORRUPT does not move the consumer: every later call returns it
  * again, and a durable consumer keeps its position across reopens, so no
  * data is skipped behind the application's back. `mring check` shows the
- * damage. To go on, an observer reopens with MRING_START_NEWEST; a durable
- * consumer is removed (mring_consumer_remove, `mring consumer rm`) and
- * opened again with MRING_START_NEWEST. The records in between are lost.
+ * damage. To go on, mring_skip() moves past the damaged record to the
+ * next one that verifies, counting what it skipped as lost.
  *
  * In overwrite mode the producer may overwrite data while you read it
  * through the pointer; mring_release() then reports MRING_ELAPPED, and
@@ -480,7 +482,10 @@ struct mring_stats {
 	                        * walk), to see that it used the index */
 	uint64_t batches;      /* consumer: mring_release_many calls that
 	                        * released records */
-	uint64_t reserved_[12];
+	/* Consumer: damaged stretches skipped by mring_skip() (their bytes
+	 * and records count in bytes_lost and records_lost). */
+	uint64_t skips;
+	uint64_t reserved_[11];
 };
 
 /* Fill *st for this handle. Any role. Returns 0. */
@@ -700,6 +705,135 @@ MRING_API ssize_t mring_peek_many(struct mring *r, struct mring_msg *msgs,
  * and batches.
  */
 MRING_API int mring_release_many(struct mring *r, size_t n);
+/* Event loops, cancellation, read-only readers, damage, registration  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Signals and EINTR. No mring call ever returns -EINTR. A signal that
+ * arrives while a call waits runs its handler and the call goes on
+ * waiting (the timeout still counts from the call's start), whether or
+ * not the handler was installed with SA_RESTART. To make a signal end a
+ * wait, call mring_interrupt() from the handler.
+ */
+
+/*
+ * Make a call that waits on this handle return promptly with -ECANCELED:
+ * mring_peek/mring_read (consumer waiting for data), mring_reserve/
+ * mring_write (producer waiting for room or for its maintenance thread).
+ * Safe from any thread and from a signal handler (async-signal-safe: it
+ * uses only atomics and futex(2), and leaves errno as it was). Never
+ * blocks. Returns 0, -EINVAL (NULL), MRING_EFORKED.
+ *
+ * The interrupt is one-shot and sticky: it stays pending until a call on
+ * the handle would wait; that call returns -ECANCELED at once instead
+ * and clears it. So one that arrives just before a call starts waiting is
+ * not lost, and one interrupt cancels one wait. A call that completes
+ * without waiting (data or room was there, or timeout 0) leaves it
+ * pending. mring_write in byte mode that had written part of its buffer
+ * returns that part's length (the interrupt is consumed all the same).
+ * Call it only between mring_open() and mring_close() of the handle.
+ */
+MRING_API int mring_interrupt(struct mring *r);
+
+/*
+ * A descriptor for poll/epoll/select that is readable when this consumer
+ * has data to read or the stream has ended. Consumer handles only
+ * (MRING_EROLE for a producer: in overwrite mode it never waits, in
+ * back-pressure mode wait in mring_reserve on a thread of its own and
+ * cancel it with mring_interrupt). Returns the descriptor (>= 0), the
+ * same one on every call, or -ENOMEM, -EMFILE, -EAGAIN (no thread).
+ * Do not close it or read it: mring_close() does. It is close-on-exec.
+ *
+ * The first call starts a helper thread for the handle (blocking every
+ * signal; stopped and joined by mring_close(), which may then wait for it
+ * for as long as a futex wake-up takes) that sleeps on the ring like a
+ * waiting consumer; handles that never call it pay nothing.
+ *
+ * The protocol: each mring_peek/mring_read that finds nothing to read
+ * (it returns -EAGAIN, or is about to wait) clears the descriptor and
+ * arms it at its position; it becomes readable once data arrives beyond
+ * that position or the producer ends the stream, and stays readable
+ * until the next such call. So data that arrives after "nothing to read"
+ * always makes it readable (no lost wake-up), and it may be readable when
+ * there is nothing to read any more (a spurious wake-up: the next read
+ * returns -EAGAIN and re-arms it). Both epoll modes work:
+ *  - level-triggered (the default): on readiness read with timeout 0 as
+ *    much as you like; while data is left, the descriptor stays readable;
+ *  - edge-triggered (EPOLLET): read with timeout 0 until -EAGAIN (or 0,
+ *    end of stream) before waiting again: the next edge comes from the
+ *    arming that -EAGAIN did.
+ * At end of stream it stays readable: mring_peek returns 0 then.
+ * A read-only observer's thread polls with back-off (MRING_F_READONLY),
+ * so its descriptor may lag the data by up to 10 ms.
+ */
+MRING_API int mring_fd(struct mring *r);
+
+/*
+ * mring_open() flag for a consumer: a read-only observer. It opens the
+ * file O_RDONLY and maps the control block and the data read-only, so
+ * read permission on the file is enough (and a read-only mount). An
+ * observer (no consumer_name) that gets -EACCES or -EROFS opening the
+ * file for writing becomes one by itself (for another user's file only
+ * with MRING_F_ANY_OWNER; without it the open keeps failing with that
+ * -EACCES or -EROFS). With a consumer_name or for a producer: -EINVAL (a
+ * durable consumer must store its position).
+ *
+ * What it cannot do, since it writes nothing to the file:
+ *  - it takes no slot: `mring stat`, mring_inspect() and max_consumers
+ *    do not see or count it, and it never holds the producer back;
+ *  - it may be lapped in either mode, like any observer: every read is
+ *    validated against the producer's tail (mring_peek/mring_release
+ *    return MRING_ELAPPED, and the loss is counted in the stats);
+ *  - it cannot announce itself as a sleeper, so no producer wakes it: a
+ *    waiting call polls, backing off from 50 us to 10 ms (that much
+ *    latency, and a wake-up every 10 ms while it waits);
+ *  - mring_sync() returns MRING_EROLE.
+ * Ownership rules are those of any handle (MRING_EOWNER for another
+ * user's file unless MRING_F_ANY_OWNER: its owner can truncate it).
+ */
+#define MRING_F_READONLY (1u << 22)
+
+/*
+ * Move a records consumer stopped by MRING_ECORRUPT past the damage: to
+ * the next record that verifies (its check, a plausible record number,
+ * and the records after it chain to it), or to head when nothing up to
+ * head verifies. Stores the bytes skipped in *bytes and the records in
+ * *records (UINT64_MAX when the number of the damaged record was not
+ * known), either may be NULL; both are added to the stats (bytes_lost,
+ * records_lost, skips). A durable consumer's new position is stored like
+ * a release (it survives a crash; mring_sync makes it survive a power
+ * cut), and in back-pressure mode frees the space for the producer.
+ *
+ * Returns 0; -EINVAL when the record at the position verifies or nothing
+ * is there (only damage is ever skipped), or in byte mode (byte rings
+ * carry no checks, so there is never a damaged record to skip);
+ * MRING_ECORRUPT when the control block itself is impossible (head
+ * behind the consumer: skipping cannot mend that); MRING_ELAPPED when the
+ * damage was overwritten meanwhile (the consumer moved to the oldest data,
+ * as mring_peek would); MRING_EROLE, MRING_ETRUNCATED. Does not wait; it
+ * reads at most the data between the position and head (a capacity). A
+ * pointer from an earlier mring_peek is no longer valid after it.
+ */
+MRING_API int mring_skip(struct mring *r, uint64_t *bytes, uint64_t *records);
+
+/*
+ * Register the durable consumer `name` on the ring at `path` without
+ * opening it: it gets a slot at `start` (enum mring_start) and holds the
+ * producer back from then on, as if mring_open() had run and closed; the
+ * first mring_open(MRING_CONSUMER) with that name resumes there. Maps
+ * only the control block: no data is mapped or read ahead. Returns 0,
+ * -EEXIST (a durable consumer of that name exists), -EINVAL (bad name or
+ * start), MRING_ENOSLOT, or an error as mring_open (MRING_EOWNER for
+ * another user's file). Blocks only on the registry lock (held briefly by
+ * opens and closes).
+ *
+ * A producer writing meanwhile: the slot is claimed under the registry
+ * lock with the same join handshake as an open, so data is never
+ * destroyed under the new position -- with MRING_START_OLDEST, if the
+ * producer was about to overwrite the oldest data the position moves up
+ * to what is still there, and is stored before the producer may go on.
+ */
+MRING_API int mring_consumer_add(const char *path, const char *name, int start);
 
 #ifdef __cplusplus
 }

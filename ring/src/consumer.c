@@ -140,9 +140,12 @@ static int learn_seq(struct mring *r, bool fresh)
 
 static void publish_pos(struct mring *r)
 {
+	r->st.position = r->pos;
+	if (r->rdonly)
+		return; /* its position is its own */
+
 	struct mring__slot *s = &r->ctl->slots[r->slot];
 
-	r->st.position = r->pos;
 	/*
 	 * Position and record number in one store: a consumer killed here
 	 * must not leave a record number that belongs to another position
@@ -244,13 +247,17 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 			if (mring__load_acquire(&r->ctl->eof) &&
 			    mring__load_acquire(&r->ctl->head) == r->pos)
 				return 0;
+			/* Nothing to read: the descriptor of mring_fd()
+			 * is cleared and watches from here (H11). */
+			if (r->ev)
+				mring__ev_arm(r);
 			if (timeout_ms == 0)
 				return -EAGAIN;
 			if (deadline == -2)
 				deadline = mring__deadline(timeout_ms);
 			r->st.consumer_waits++;
 			rc = mring__wait(r, &r->ctl->data_futex, data_ready,
-			                 deadline);
+			                 deadline, &r->intr);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -444,6 +451,28 @@ int mring__consumer_attach(struct mring *r, const struct mring_config *cfg)
 	r->ra_step = mring__os_readahead(r->fd) & ~(page - 1);
 	if (r->ra_step < (128u << 10))
 		r->ra_step = 128u << 10;
+	if (r->rdonly) {
+		/*
+		 * No slot and no lock (both need write access): it keeps its
+		 * position to itself, is never waited for, and is lapped like
+		 * any observer (may_lap), which every peek checks against
+		 * tail. Joining needs no handshake with the producer (H4):
+		 * data destroyed under it is found by the same check.
+		 */
+		r->slot = -1;
+		resume = false;
+		r->pos = cfg->start == MRING_START_NEWEST
+		                 ? mring__load_acquire(&c->head)
+		                 : mring__load_acquire(&c->tail);
+		rc = mring__window_move(r, r->pos);
+		if (rc == 0)
+			rc = learn_seq(r, true);
+		if (rc < 0)
+			return rc;
+		r->seen_head = r->pos;
+		r->st.position = r->pos;
+		return 0;
+	}
 	rc = mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
 	if (rc < 0)
 		return rc;
@@ -499,6 +528,9 @@ out:
 
 void mring__consumer_detach(struct mring *r)
 {
+	if (r->rdonly)
+		return; /* it took nothing */
+
 	struct mring__ctl *c = r->ctl;
 	struct mring__slot *s = &c->slots[r->slot];
 
@@ -519,4 +551,184 @@ void mring__consumer_detach(struct mring *r)
 	/* A producer may be asleep on this slot (it was durable until a
 	 * failed open gave it up). */
 	mring__wake(&c->space_futex);
+}
+
+/* ---- getting past damage ------------------------------------------------ */
+
+/* Smallest stretch a record takes: header and one 8-byte-padded byte. */
+#define MIN_REC (MRING__REC_HDR + 8u)
+/* Records after a candidate that must verify too (or reach head). */
+#define SKIP_CHAIN 8
+
+/*
+ * Does a record that verifies start at `at`, whole below `head`? With
+ * `seq` != UINT64_MAX its number must be that. Stores its number and size.
+ */
+static bool rec_at(struct mring *r, uint64_t at, uint64_t head, uint64_t seq,
+                   uint64_t *got, uint64_t *size)
+{
+	struct mring__rec hc;
+
+	if (mring__window(r, at) < 0)
+		return false;
+	const uint8_t *p = mring__at(r, at);
+	memcpy(&hc, p, sizeof(hc));
+	if (hc.len <= r->tsb || hc.len > r->max_record ||
+	    mring__rec_size(hc.len) > head - at ||
+	    (seq != UINT64_MAX && hc.seq != seq) ||
+	    hc.check != mring__rec_check(&hc, p + MRING__REC_HDR, r->crc,
+	                                 r->tsb != 0))
+		return false;
+	*got = hc.seq;
+	*size = mring__rec_size(hc.len);
+	return true;
+}
+
+/*
+ * Is `at` (past the damage) where intact records start again? Its record
+ * verifies, its number is plausible (above the damaged one, and no more
+ * records lost than bytes allow), and the next SKIP_CHAIN records verify
+ * with consecutive numbers, or the chain ends exactly at head. A payload
+ * that happens to look like a header rarely passes all of it (and with
+ * MRING_F_CRC, never in practice: each check covers the payload).
+ */
+static bool resync_at(struct mring *r, uint64_t at, uint64_t head,
+                      uint64_t *seq)
+{
+	uint64_t s, size, s2;
+
+	if (!rec_at(r, at, head, UINT64_MAX, &s, &size))
+		return false;
+	if (r->rseq_known &&
+	    (s <= r->rseq || s - r->rseq > (at - r->pos) / MIN_REC))
+		return false;
+	uint64_t q = at + size;
+	for (int k = 0; k < SKIP_CHAIN && q < head; k++) {
+		if (!rec_at(r, q, head, s + 1 + (uint64_t)k, &s2, &size))
+			return false;
+		q += size;
+	}
+	if (q > head)
+		return false;
+	*seq = s;
+	return true;
+}
+
+int mring_skip(struct mring *r, uint64_t *bytes, uint64_t *records)
+{
+	uint64_t head, at, seq = 0, size, s;
+	bool seq_known = false;
+	int rc;
+
+	if (!r)
+		return -EINVAL;
+	if (mring__unlikely(r->role != MRING_CONSUMER))
+		return mring__role_error(r);
+	if (bytes)
+		*bytes = 0;
+	if (records)
+		*records = 0;
+	/* Byte rings carry no checks: nothing in them is found damaged. */
+	if (!r->records)
+		return -EINVAL;
+	head = mring__load_acquire(&r->ctl->head);
+	/* A control block that says head is behind us: skipping cannot
+	 * mend it. */
+	if (head < r->pos)
+		return MRING_ECORRUPT;
+	if (may_lap(r) && mring__load_acquire(&r->ctl->tail) > r->pos)
+		return lapped(r);
+	/* Only a record that fails its check is skipped, never good data. */
+	if (head == r->pos ||
+	    rec_at(r, r->pos, head, r->rseq_known ? r->rseq : UINT64_MAX, &s,
+	           &size))
+		return -EINVAL;
+	at = (r->pos + 8) & ~(uint64_t)7;
+	for (;;) {
+		/*
+		 * Bounded: head only grows, and never beyond a capacity
+		 * ahead of a consumer that cannot be lapped (one that can
+		 * finds tail past it first); `at` only grows towards it.
+		 */
+		if (may_lap(r) && mring__load_acquire(&r->ctl->tail) > r->pos)
+			return lapped(r);
+		if (head - r->pos > r->cap)
+			return MRING_ECORRUPT;
+		for (; at < head; at += 8) {
+			if (resync_at(r, at, head, &seq)) {
+				seq_known = true;
+				break;
+			}
+		}
+		if (seq_known)
+			break;
+		/* Nothing verifies up to head: the damage runs to it. If
+		 * head has not moved, resume there, at its known number. */
+		uint64_t h;
+		rc = mring__seq_at_head(r, &h, &seq);
+		if (rc < 0)
+			return rc;
+		if (h == head) {
+			at = head;
+			seq_known = true;
+			break;
+		}
+		if (h < head)
+			return MRING_ECORRUPT; /* head went back */
+		head = h;
+	}
+	/* Seqlock-style (H5): the headers we trusted were not overwritten
+	 * while we read them. */
+	if (may_lap(r)) {
+		mring__fence_acquire();
+		if (mring__load_relaxed(&r->ctl->tail) > r->pos)
+			return lapped(r);
+	}
+	uint64_t lost = r->rseq_known && seq > r->rseq ? seq - r->rseq : 0;
+	r->st.bytes_lost += at - r->pos;
+	r->st.records_lost += lost;
+	r->st.skips++;
+	if (bytes)
+		*bytes = at - r->pos;
+	if (records)
+		*records = r->rseq_known ? lost : UINT64_MAX;
+	r->pos = at;
+	r->rseq = seq;
+	r->rseq_known = true;
+	r->peeked = 0;
+	r->seen_head = at;
+	/* A durable consumer keeps its new place: it is its position now
+	 * (and space for the producer in back-pressure mode, H3). */
+	publish_pos(r);
+	return 0;
+}
+
+/* ---- registering without opening --------------------------------------- */
+
+int mring__consumer_add(struct mring *r, const char *name, int start)
+{
+	bool resume;
+	int rc, i;
+
+	rc = mring__os_lock(r->fd, MRING__REGISTRY_LOCK, 1);
+	if (rc < 0)
+		return rc;
+	i = find_slot(r, name, &resume);
+	if (i < 0) {
+		rc = i;
+	} else if (resume) {
+		rc = -EEXIST;
+	} else {
+		/*
+		 * As an open would, under the registry lock and with the
+		 * join handshake (H4) against a producer raising tail: the
+		 * slot holds the producer back from here on. Its record
+		 * number is learnt when it is first opened.
+		 */
+		claim(r, i, name, start);
+		mring__store_relaxed(&r->ctl->slots[i].pid, 0u);
+		rc = 0;
+	}
+	mring__os_unlock(r->fd, MRING__REGISTRY_LOCK);
+	return rc;
 }

@@ -120,6 +120,12 @@ struct mring {
 	uint64_t seen_head; /* last head loaded */
 	size_t peeked;      /* bytes exposed by the last peek */
 	size_t peek_adv;    /* record mode: bytes the peeked record spans */
+	bool rdonly;        /* read-only observer: no slot, nothing written */
+
+	/* events.c: mring_interrupt() pending (any thread, signal handlers),
+	 * and the mring_fd() helper thread, or NULL. */
+	mring_atomic_u32 intr;
+	struct mring__ev *ev;
 
 	/* seek index (seek.c): mapped by a producer of records at attach,
 	 * by a consumer at its first seek; NULL = none */
@@ -191,9 +197,15 @@ bool mring__rec_valid(const struct mring *r, const struct mring__rec *h,
 
 /* wait.c */
 int64_t mring__deadline(int timeout_ms);
-/* Sleep on futex word `w` until cond(r) holds or the deadline passes. */
+/*
+ * Sleep on futex word `w` until cond(r) holds or the deadline passes.
+ * `intr` (may be NULL): a word that, once non-zero, ends the wait with
+ * -ECANCELED; it is cleared then (consumed). A read-only handle cannot
+ * announce itself on `w`: it polls with back-off, sleeping on `intr`.
+ */
 int mring__wait(struct mring *r, mring_atomic_u32 *w,
-                bool (*cond)(struct mring *), int64_t deadline);
+                bool (*cond)(struct mring *), int64_t deadline,
+                mring_atomic_u32 *intr);
 void mring__wake(mring_atomic_u32 *w);
 
 /* producer.c */
@@ -232,9 +244,24 @@ void mring__maint_stats(struct mring *r, struct mring_stats *st);
 /* In a forked child: free the copy of the thread's state, touch nothing. */
 void mring__maint_forget(struct mring *r);
 
+/* events.c */
+struct mring__ev;
+/* The consumer found nothing to read at r->pos: clear the descriptor of
+ * mring_fd() and have its thread watch for data beyond r->pos. */
+void mring__ev_arm(struct mring *r);
+/* mring_close(): stop the thread and close the descriptor. */
+void mring__ev_stop(struct mring *r);
+/* In the atfork child handler: close the descriptor (async-signal-safe). */
+void mring__ev_forked(struct mring *r);
+/* In a forked child's mring_close(): free the copy, touch nothing. */
+void mring__ev_forget(struct mring *r);
+
 /* consumer.c */
 int mring__consumer_attach(struct mring *r, const struct mring_config *cfg);
 void mring__consumer_detach(struct mring *r);
+/* mring_consumer_add() on a handle-shaped view of the file (fd, ctl,
+ * nslots): claim a durable slot under the registry lock. */
+int mring__consumer_add(struct mring *r, const char *name, int start);
 /* Record number of the record at the current head. */
 int mring__seq_at_head(struct mring *r, uint64_t *head, uint64_t *seq);
 /* The consumer was lapped (tail > pos): jump, count, MRING_ELAPPED. */

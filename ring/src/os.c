@@ -393,6 +393,16 @@ void mring__os_futex_wake(void *word)
 	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
+void mring__os_sleep_until(int64_t deadline_ns)
+{
+	struct timespec ts = {.tv_sec = deadline_ns / 1000000000,
+	                      .tv_nsec = deadline_ns % 1000000000};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+	       EINTR)
+		;
+}
+
 void mring__os_boot_id(char *buf, size_t len)
 {
 	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);

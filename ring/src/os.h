@@ -80,6 +80,8 @@ int64_t mring__os_realtime_ns(void);
 /* Futex on a 32-bit word in a shared file mapping (not private). */
 int mring__os_futex_wait(void *word, uint32_t val, int64_t deadline_ns);
 void mring__os_futex_wake(void *word);
+/* Sleep until the monotonic clock reads deadline_ns (signals: go on). */
+void mring__os_sleep_until(int64_t deadline_ns);
 
 /* Identity of this boot, NUL-terminated; "" if unknown. */
 void mring__os_boot_id(char *buf, size_t len);

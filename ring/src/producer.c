@@ -190,7 +190,7 @@ static int wait_room(struct mring *r, uint64_t end, int64_t deadline,
 			return -EAGAIN;
 	}
 	r->want = end;
-	rc = mring__wait(r, &r->ctl->space_futex, space_ok, deadline);
+	rc = mring__wait(r, &r->ctl->space_futex, space_ok, deadline, &r->intr);
 	if (rc == 0 && r->inline_pf)
 		return prefault_inline(r, end);
 	if (thread)
@@ -452,6 +452,9 @@ int mring_sync(struct mring *r)
 
 	if (r->forked)
 		return MRING_EFORKED;
+	/* It may not write the control block that vouches for the data. */
+	if (r->rdonly)
+		return MRING_EROLE;
 	/*
 	 * Durable means "found again at the ring's path": a file that lost
 	 * its last name (removed, or replaced by a rename) or its data

@@ -48,6 +48,7 @@ static void fork_child(void)
 	for (struct mring *r = handles; r; r = r->fork_next) {
 		close(r->fd); /* async-signal-safe, as a child must be */
 		r->fd = -1;
+		mring__ev_forked(r);
 		r->forked = true;
 		r->role = 0;
 	}
@@ -234,8 +235,29 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 		return -ENOMEM;
 	r->fd = -1;
 	r->role = role;
-	rc = load_ctl(path, O_RDWR, cfg->flags & MRING_F_ANY_OWNER, &r->fd,
-	              &copy, &size);
+	/*
+	 * A read-only observer: asked for, or an observer that may only read
+	 * the file (permissions, a read-only mount). Nothing it does writes
+	 * to the file; a durable consumer must write its position.
+	 */
+	r->rdonly = cfg->flags & MRING_F_READONLY;
+	if (r->rdonly && (role != MRING_CONSUMER || cfg->consumer_name)) {
+		free(r);
+		return -EINVAL;
+	}
+	rc = load_ctl(path, r->rdonly ? O_RDONLY : O_RDWR,
+	              cfg->flags & MRING_F_ANY_OWNER, &r->fd, &copy, &size);
+	if ((rc == -EACCES || rc == -EROFS) && role == MRING_CONSUMER &&
+	    !cfg->consumer_name && !r->rdonly) {
+		int denied = rc;
+		r->rdonly = true;
+		rc = load_ctl(path, O_RDONLY, cfg->flags & MRING_F_ANY_OWNER,
+		              &r->fd, &copy, &size);
+		/* Another user's file without the opt-in: the answer stays
+		 * the one the open for writing gave. */
+		if (rc == MRING_EOWNER)
+			rc = denied;
+	}
 	if (rc < 0)
 		goto fail;
 	rc = check_dynamic(r->fd, copy, &head);
@@ -258,7 +280,8 @@ int mring_open(const char *path, int role, const struct mring_config *cfg,
 	if (rc < 0)
 		goto fail;
 	/* In byte mode a reservation may be as large as max_record. */
-	rc = mring__os_map_ctl(r->fd, r->ctl_len, PROT_READ | PROT_WRITE,
+	rc = mring__os_map_ctl(r->fd, r->ctl_len,
+	                       r->rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
 	                       (void **)&r->ctl);
 	if (rc < 0)
 		goto fail;
@@ -299,10 +322,13 @@ void mring_close(struct mring *r)
 		 * thread. */
 		mring__maint_forget(r);
 		free(r->batch_len);
+		mring__ev_forget(r);
 		free(r);
 		return;
 	}
 	handle_remove(r);
+	/* The descriptor's thread reads the control block: stop it first. */
+	mring__ev_stop(r);
 	if (r->role == MRING_PRODUCER)
 		mring__producer_detach(r);
 	else
@@ -470,5 +496,42 @@ out:
 	if (c)
 		mring__os_unmap(c, len);
 	close(fd);
+	return rc;
+}
+
+int mring_consumer_add(const char *path, const char *name, int start)
+{
+	struct mring__ctl *copy;
+	struct mring *r;
+	uint64_t size, head;
+	int rc;
+
+	if (!path || !name || !name[0] || strlen(name) > MRING_NAME_MAX ||
+	    (start != MRING_START_OLDEST && start != MRING_START_NEWEST))
+		return -EINVAL;
+	/* Only the fields the registry needs: no window, no read-ahead. */
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	rc = load_ctl(path, O_RDWR, false, &r->fd, &copy, &size);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	rc = check_dynamic(r->fd, copy, &head);
+	r->nslots = copy->max_consumers;
+	r->records = copy->flags & MRING_F_RECORDS;
+	r->ctl_len = round_up(copy->ctl_size, (uint64_t)mring__os_page_size());
+	free(copy);
+	if (rc == 0)
+		rc = mring__os_map_ctl(r->fd, r->ctl_len,
+		                       PROT_READ | PROT_WRITE,
+		                       (void **)&r->ctl);
+	if (rc == 0) {
+		rc = mring__consumer_add(r, name, start);
+		mring__os_unmap(r->ctl, r->ctl_len);
+	}
+	close(r->fd);
+	free(r);
 	return rc;
 }

@@ -26,14 +26,60 @@ int64_t mring__deadline(int timeout_ms)
 	return mring__os_now_ns() + (int64_t)timeout_ms * 1000000;
 }
 
+/* Was the wait cancelled? Consumes the interrupt (one-shot). */
+static bool cancelled(mring_atomic_u32 *intr)
+{
+	return intr && mring__load_relaxed(intr) &&
+	       atomic_exchange_explicit(intr, 0, memory_order_relaxed);
+}
+
+/* Back-off of a read-only handle: from 50 us, doubling, to 10 ms. */
+#define POLL_MIN_NS 50000
+#define POLL_MAX_NS 10000000
+
+/*
+ * A read-only handle cannot set the sleeper bit (its control block is
+ * mapped read-only), so no producer ever wakes it: look, then sleep a
+ * little longer each time. It sleeps on its own interrupt word, so that
+ * mring_interrupt() (which stores it, then wakes it) ends the nap at
+ * once; the futex value check closes the gap between looking and sleeping.
+ */
+static int poll_wait(struct mring *r, bool (*cond)(struct mring *),
+                     int64_t deadline, mring_atomic_u32 *intr)
+{
+	int64_t nap = POLL_MIN_NS;
+
+	for (;;) {
+		if (cond(r))
+			return 0;
+		if (cancelled(intr))
+			return -ECANCELED;
+		int64_t now = mring__os_now_ns();
+		if (deadline >= 0 && now >= deadline)
+			return -ETIMEDOUT;
+		int64_t until = now + nap;
+		if (deadline >= 0 && until > deadline)
+			until = deadline;
+		if (intr)
+			(void)mring__os_futex_wait(intr, 0, until);
+		else
+			mring__os_sleep_until(until);
+		if (nap < POLL_MAX_NS)
+			nap *= 2;
+	}
+}
+
 int mring__wait(struct mring *r, mring_atomic_u32 *w,
-                bool (*cond)(struct mring *), int64_t deadline)
+                bool (*cond)(struct mring *), int64_t deadline,
+                mring_atomic_u32 *intr)
 {
 	for (int i = 0; i < SPINS; i++) {
 		if (cond(r))
 			return 0;
 		mring__cpu_relax();
 	}
+	if (r->rdonly)
+		return poll_wait(r, cond, deadline, intr);
 	for (;;) {
 		/*
 		 * Announce the sleeper, full fence, re-check. The fence pairs
@@ -41,7 +87,8 @@ int mring__wait(struct mring *r, mring_atomic_u32 *w,
 		 * its progress and its load of this word. (The seq_cst
 		 * read-modify-write alone does not order the acquire loads of
 		 * cond() after its store on every CPU: arm64's LDAPR may pass
-		 * it.)
+		 * it.) An interrupt is progress like any other: mring_interrupt
+		 * stores `intr`, then wakes through mring__wake() (H10).
 		 */
 		uint32_t v =
 			atomic_fetch_or_explicit(w, 1u, memory_order_relaxed) |
@@ -50,6 +97,8 @@ int mring__wait(struct mring *r, mring_atomic_u32 *w,
 		MRING__CHAOS();
 		if (cond(r))
 			return 0;
+		if (cancelled(intr))
+			return -ECANCELED;
 		if (deadline >= 0 && mring__os_now_ns() >= deadline)
 			return -ETIMEDOUT;
 		MRING__CHAOS();
@@ -57,7 +106,11 @@ int mring__wait(struct mring *r, mring_atomic_u32 *w,
 		if (rc == -ETIMEDOUT) {
 			return cond(r) ? 0 : -ETIMEDOUT;
 		}
-		/* -EAGAIN (word changed), -EINTR or a wake-up: look again. */
+		/*
+		 * -EAGAIN (word changed), -EINTR or a wake-up: look again. A
+		 * signal never ends the wait by itself (the EINTR rule in
+		 * mring.h): only a handler that calls mring_interrupt() does.
+		 */
 	}
 }
 
