@@ -316,6 +316,16 @@ uint64_t mring__os_readahead(int fd)
 
 uint64_t mring__os_mem_limit(void)
 {
+	return mring__os_mem_limit_at(NULL, 0);
+}
+
+uint64_t mring__os_read_u64(const char *path)
+{
+	return read_u64_file(path);
+}
+
+uint64_t mring__os_mem_limit_at(char *usage, size_t usage_len)
+{
 	long pages = sysconf(_SC_PHYS_PAGES);
 	uint64_t lim =
 		pages > 0 ? (uint64_t)pages * (uint64_t)mring__os_page_size()
@@ -328,20 +338,25 @@ uint64_t mring__os_mem_limit(void)
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		char *p = NULL;
-		const char *file = NULL;
+		const char *file = NULL, *used = NULL;
 		if ((p = strstr(line, ":memory:")) != NULL) {
 			p += 8;
 			file = "/sys/fs/cgroup/memory%s/memory.limit_in_bytes";
+			used = "/sys/fs/cgroup/memory%s/memory.usage_in_bytes";
 		} else if (strncmp(line, "0::", 3) == 0) {
 			p = line + 3;
 			file = "/sys/fs/cgroup%s/memory.max";
+			used = "/sys/fs/cgroup%s/memory.current";
 		}
 		if (!file)
 			continue;
 		snprintf(path, sizeof(path), file, p);
 		uint64_t v = read_u64_file(path);
-		if (v < lim)
+		if (v < lim) {
 			lim = v;
+			if (usage)
+				snprintf(usage, usage_len, used, p);
+		}
 	}
 	fclose(f);
 	return lim;

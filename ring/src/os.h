@@ -68,6 +68,11 @@ int mring__os_thread_faults(int64_t *minor, int64_t *major);
 /* The read-ahead size of fd's device, 0 if unknown. */
 uint64_t mring__os_readahead(int fd);
 uint64_t mring__os_mem_limit(void);
+/* The same; with a memory cgroup's limit, also the path of the file that
+ * tells its usage (usage left alone otherwise). */
+uint64_t mring__os_mem_limit_at(char *usage, size_t usage_len);
+/* A number from a one-line file; UINT64_MAX if unreadable. */
+uint64_t mring__os_read_u64(const char *path);
 
 /* Is there a process `pid` (0: unknown, counted as alive)? */
 bool mring__os_pid_alive(pid_t pid);
