@@ -18,7 +18,8 @@ static const char usage[] =
 	"everything written so far was read; with it, wait for more until the\n"
 	"producer closes the stream. A durable consumer (--consumer NAME)\n"
 	"resumes where it left off and holds the producer back in a\n"
-	"back-pressure ring; without a name, read is an observer.\n"
+	"back-pressure ring; its position is made durable (mring_sync) at the\n"
+	"end. Without a name, read is an observer.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --consumer NAME    read as the durable consumer NAME (1-31 "
@@ -28,6 +29,11 @@ static const char usage[] =
 	"                         default) or newest\n"
 	"      --raw              record rings: records as they are, with no\n"
 	"                         newline after each\n"
+	"      --sync-every WHEN  with --consumer: also sync the position "
+	"every\n"
+	"                         SIZE bytes read (64M) or every DURATION (1s)\n"
+	"      --no-sync          with --consumer: do not sync; after a power\n"
+	"                         cut it may resume earlier and read again\n"
 	"      --progress[=WHEN]  rate and totals on stderr; WHEN is auto (a\n"
 	"                         terminal only; the default), always or "
 	"never\n"
@@ -44,6 +50,7 @@ struct reader {
 	int epipe;  /* stdout was closed */
 	int failed; /* stdout failed otherwise */
 	struct progress pr;
+	struct durable dur;
 	char out[1 << 16]; /* record mode output buffer */
 	size_t outlen;
 };
@@ -120,6 +127,10 @@ static int read_loop(struct reader *rd)
 
 	while (!stop_signal) {
 		const void *p;
+		if (rd->dur.pending && durable_tick(&rd->dur)) {
+			out_flush(rd);
+			return EXIT_FAIL;
+		}
 		ssize_t n = mring_peek(rd->r, &p, 0);
 		if (n == -EAGAIN) {
 			/* Nothing now: hand on what we have, then wait. */
@@ -176,6 +187,7 @@ static int read_loop(struct reader *rd)
 			return ring_err(rd->path, rc, USE_CONSUMER, NULL);
 		}
 		progress_add(&rd->pr, took, rd->records);
+		durable_add(&rd->dur, took);
 	}
 	out_flush(rd);
 	if (rd->failed)
@@ -190,6 +202,8 @@ int cmd_read(int argc, char **argv)
 		{"follow", no_argument, NULL, 'f'},
 		{"from", required_argument, NULL, 'F'},
 		{"raw", no_argument, NULL, 'R'},
+		{"sync-every", required_argument, NULL, 'S'},
+		{"no-sync", no_argument, NULL, 'N'},
 		{"progress", optional_argument, NULL, 'P'},
 		{"any-owner", no_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
@@ -197,7 +211,7 @@ int cmd_read(int argc, char **argv)
 	};
 	static struct reader rd; /* large buffer: not on the stack */
 	struct mring_config cfg;
-	int when = PROGRESS_NEVER, c;
+	int when = PROGRESS_NEVER, c, no_sync = 0;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.start = MRING_START_OLDEST;
@@ -228,6 +242,13 @@ int cmd_read(int argc, char **argv)
 		case 'R':
 			rd.raw = 1;
 			break;
+		case 'S':
+			if (parse_sync_every(optarg, &rd.dur) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'N':
+			no_sync = 1;
+			break;
 		case 'O':
 			cfg.flags |= MRING_F_ANY_OWNER;
 			break;
@@ -248,6 +269,16 @@ int cmd_read(int argc, char **argv)
 		return usage_err("read", "unexpected argument '%s'",
 		                 argv[optind + 1]);
 	rd.path = argv[optind];
+	int sync_opt = no_sync || rd.dur.every || rd.dur.every_s;
+	if (sync_opt && !cfg.consumer_name)
+		return usage_err("read", "--sync-every and --no-sync go with "
+		                         "--consumer NAME (an observer has no "
+		                         "stored position)");
+	if (no_sync && (rd.dur.every || rd.dur.every_s))
+		return usage_err("read", "--no-sync and --sync-every do not go "
+		                         "together");
+	rd.dur.on = cfg.consumer_name && !no_sync;
+	rd.dur.what = "the consumer's position";
 
 	struct ring_state st;
 	int rc = ring_state_read(rd.path, &st);
@@ -262,7 +293,15 @@ int cmd_read(int argc, char **argv)
 		return ring_err(rd.path, rc, USE_CONSUMER, cfg.consumer_name);
 	stop_on_signals();
 	progress_init(&rd.pr, when, "read");
+	durable_start(&rd.dur, rd.r, rd.path);
 	rc = read_loop(&rd);
+	/* The position where it stopped, durable: at the end, after a stop
+	 * signal or a closed stdout; not after an error. */
+	if (rc == EXIT_OK || rc > 128) {
+		int src = durable_end(&rd.dur);
+		if (rc == EXIT_OK)
+			rc = src;
+	}
 	mring_close(rd.r); /* a durable consumer keeps its position */
 	progress_done(&rd.pr);
 	return rc;
