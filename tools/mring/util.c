@@ -395,6 +395,26 @@ uint64_t cons_lag(const struct mring_info *in,
 	return in->head > c->position ? in->head - c->position : 0;
 }
 
+int cons_blocking(const struct ring_state *st,
+                  const struct mring_consumer_info *c)
+{
+	const struct mring_info *in = &st->info;
+
+	if ((in->flags & MRING_F_OVERWRITE) || !in->producer_alive ||
+	    !c->durable)
+		return 0;
+	return cons_lag(in, c) > in->capacity - in->max_record;
+}
+
+unsigned producer_blockers(const struct ring_state *st)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < st->ncons; i++)
+		n += (unsigned)cons_blocking(st, &st->cons[i]);
+	return n;
+}
+
 const char *mode_kind(unsigned flags)
 {
 	return flags & MRING_F_RECORDS ? "records" : "bytes";

@@ -96,6 +96,18 @@ void ring_state_free(struct ring_state *st);
 uint64_t cons_lag(const struct mring_info *in,
                   const struct mring_consumer_info *c);
 
+/*
+ * Whether consumer c holds the producer back now: a durable consumer of a
+ * back-pressure ring with a live producer, so far behind that less than a
+ * max record of space is left (head - position > capacity - max_record).
+ * A reservation of max_record bytes waits then, which is what 'mring
+ * write' makes; a producer of smaller records waits once the ring is full.
+ */
+int cons_blocking(const struct ring_state *st,
+                  const struct mring_consumer_info *c);
+/* How many consumers hold the producer back (cons_blocking). */
+unsigned producer_blockers(const struct ring_state *st);
+
 /* "bytes"/"records", "back-pressure"/"overwrite". */
 const char *mode_kind(unsigned flags);
 const char *mode_policy(unsigned flags);
