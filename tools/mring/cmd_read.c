@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,6 +30,10 @@ static const char usage[] =
 	"                         default) or newest\n"
 	"      --raw              record rings: records as they are, with no\n"
 	"                         newline after each\n"
+	"      --pcap             record rings of packets in the format of\n"
+	"                         examples/capture.c: a pcap stream (file\n"
+	"                         header, then one packet per record) for\n"
+	"                         'tcpdump -r -' or Wireshark\n"
 	"      --sync-every WHEN  with --consumer: also sync the position "
 	"every\n"
 	"                         SIZE bytes read (64M) or every DURATION (1s)\n"
@@ -46,7 +51,9 @@ static const char usage[] =
 struct reader {
 	const char *path;
 	struct mring *r;
-	int follow, raw, records, overwrite;
+	int follow, raw, records, overwrite, pcap;
+	unsigned char *rec; /* --pcap: a copy of the record */
+	size_t reccap;
 	int epipe;  /* stdout was closed */
 	int failed; /* stdout failed otherwise */
 	struct progress pr;
@@ -121,6 +128,91 @@ static void report_loss(struct reader *rd, uint64_t *bytes, uint64_t *recs)
 	*recs = s.records_lost;
 }
 
+/*
+ * --pcap: packets as examples/capture.c commits them, one per record, in
+ * host byte order: a CLOCK_REALTIME time in nanoseconds, the frame's
+ * length, 4 bytes of padding, the Ethernet frame. Written out as classic
+ * pcap in host byte order (the magic tells readers which), with
+ * nanosecond times, like capture's own writer.
+ */
+struct pcap_pkt_hdr {
+	uint64_t ts_ns;
+	uint32_t len;
+	uint32_t unused;
+};
+struct pcap_file_hdr {
+	uint32_t magic; /* 0xa1b23c4d: nanosecond timestamps */
+	uint16_t major, minor;
+	int32_t thiszone;
+	uint32_t sigfigs, snaplen, linktype;
+};
+struct pcap_rec_hdr {
+	uint32_t sec, nsec, caplen, len;
+};
+/* The largest snapshot length libpcap reads for Ethernet. */
+#define PCAP_SNAPLEN 262144u
+
+static int pcap_header(struct reader *rd)
+{
+	struct pcap_file_hdr fh = {.magic = 0xa1b23c4d,
+	                           .major = 2,
+	                           .minor = 4,
+	                           .snaplen = PCAP_SNAPLEN,
+	                           .linktype = 1 /* Ethernet */};
+	return out_record(rd, &fh, sizeof(fh));
+}
+
+/* What pcap_packet() did with a record. */
+enum { PKT_OUT, PKT_LAPPED, PKT_STDOUT, PKT_ERROR };
+
+/*
+ * One record as a pcap packet. The record is copied and released first,
+ * and written only if the release says it was intact all along (an
+ * overwrite ring may change it under the reader): PKT_LAPPED then. Output
+ * that failed or a closed stdout: PKT_STDOUT (out_write said why). Else
+ * PKT_OUT, or PKT_ERROR with the exit status in *status after a message.
+ */
+static int pcap_packet(struct reader *rd, const void *p, size_t n, int *status)
+{
+	struct pcap_pkt_hdr h;
+	struct mring_stats s;
+
+	if (n > rd->reccap)
+		n = rd->reccap; /* cannot be: records fit max_record */
+	memcpy(rd->rec, p, n);
+	int rc = mring_release(rd->r, n);
+	if (rc == MRING_ELAPPED)
+		return PKT_LAPPED;
+	if (rc < 0) {
+		out_flush(rd);
+		*status = ring_err(rd->path, rc, USE_CONSUMER, NULL);
+		return PKT_ERROR;
+	}
+	memcpy(&h, rd->rec, n < sizeof(h) ? n : sizeof(h));
+	if (n < sizeof(h) || h.len != n - sizeof(h)) {
+		out_flush(rd);
+		mring_stats(rd->r, &s);
+		msg("%s: the record before position %llu (%zu bytes) is not a "
+		    "packet in the format of examples/capture.c (time, length, "
+		    "padding, frame) — --pcap reads only such rings",
+		    rd->path, (unsigned long long)s.position, n);
+		*status = EXIT_FAIL;
+		return PKT_ERROR;
+	}
+	struct pcap_rec_hdr rh = {
+		(uint32_t)(h.ts_ns / 1000000000u),
+		(uint32_t)(h.ts_ns % 1000000000u),
+		h.len < PCAP_SNAPLEN ? h.len : PCAP_SNAPLEN,
+		h.len,
+	};
+	if (out_record(rd, &rh, sizeof(rh)) < 0 ||
+	    out_record(rd, rd->rec + sizeof(h), rh.caplen) < 0)
+		return PKT_STDOUT;
+	progress_add(&rd->pr, n, 1);
+	durable_add(&rd->dur, n);
+	return PKT_OUT;
+}
+
 static int read_loop(struct reader *rd)
 {
 	uint64_t lost_b = 0, lost_r = 0;
@@ -160,6 +252,17 @@ static int read_loop(struct reader *rd)
 		if (n < 0) {
 			out_flush(rd);
 			return ring_err(rd->path, (int)n, USE_CONSUMER, NULL);
+		}
+		if (rd->pcap) {
+			int status = EXIT_OK;
+			int what = pcap_packet(rd, p, (size_t)n, &status);
+			if (what == PKT_LAPPED)
+				report_loss(rd, &lost_b, &lost_r);
+			else if (what == PKT_STDOUT)
+				break;
+			else if (what == PKT_ERROR)
+				return status;
+			continue;
 		}
 		size_t took = (size_t)n;
 		int werr = 0;
@@ -202,6 +305,7 @@ int cmd_read(int argc, char **argv)
 		{"follow", no_argument, NULL, 'f'},
 		{"from", required_argument, NULL, 'F'},
 		{"raw", no_argument, NULL, 'R'},
+		{"pcap", no_argument, NULL, 'p'},
 		{"sync-every", required_argument, NULL, 'S'},
 		{"no-sync", no_argument, NULL, 'N'},
 		{"progress", optional_argument, NULL, 'P'},
@@ -242,6 +346,9 @@ int cmd_read(int argc, char **argv)
 		case 'R':
 			rd.raw = 1;
 			break;
+		case 'p':
+			rd.pcap = 1;
+			break;
 		case 'S':
 			if (parse_sync_every(optarg, &rd.dur) < 0)
 				return EXIT_USAGE;
@@ -277,6 +384,10 @@ int cmd_read(int argc, char **argv)
 	if (no_sync && (rd.dur.every || rd.dur.every_s))
 		return usage_err("read", "--no-sync and --sync-every do not go "
 		                         "together");
+	if (rd.pcap && rd.raw)
+		return usage_err("read",
+		                 "--pcap writes packets, --raw records: "
+		                 "choose one");
 	rd.dur.on = cfg.consumer_name && !no_sync;
 	rd.dur.what = "the consumer's position";
 
@@ -286,7 +397,23 @@ int cmd_read(int argc, char **argv)
 		return ring_err(rd.path, rc, USE_CONSUMER, cfg.consumer_name);
 	rd.records = !!(st.info.flags & MRING_F_RECORDS);
 	rd.overwrite = !!(st.info.flags & MRING_F_OVERWRITE);
+	rd.reccap = st.info.max_record;
 	ring_state_free(&st);
+	if (rd.pcap && !rd.records) {
+		msg("%s: --pcap reads record rings of packets (one per record, "
+		    "as examples/capture.c writes them); this is a byte ring — "
+		    "if it holds a pcap stream, read it without --pcap",
+		    rd.path);
+		return EXIT_USAGE;
+	}
+	if (rd.pcap) {
+		rd.raw = 1; /* no newline after a packet */
+		rd.rec = malloc(rd.reccap ? rd.reccap : 1);
+		if (!rd.rec) {
+			msg("out of memory");
+			return EXIT_FAIL;
+		}
+	}
 
 	rc = mring_open(rd.path, MRING_CONSUMER, &cfg, &rd.r);
 	if (rc < 0)
@@ -294,7 +421,12 @@ int cmd_read(int argc, char **argv)
 	stop_on_signals();
 	progress_init(&rd.pr, when, "read");
 	durable_start(&rd.dur, rd.r, rd.path);
-	rc = read_loop(&rd);
+	/* The file header first, even if no packet follows: a valid (empty)
+	 * capture. */
+	if (rd.pcap && pcap_header(&rd) < 0)
+		rc = rd.failed ? EXIT_FAIL : EXIT_OK;
+	else
+		rc = read_loop(&rd);
 	/* The position where it stopped, durable: at the end, after a stop
 	 * signal or a closed stdout; not after an error. */
 	if (rc == EXIT_OK || rc > 128) {
@@ -303,6 +435,7 @@ int cmd_read(int argc, char **argv)
 			rc = src;
 	}
 	mring_close(rd.r); /* a durable consumer keeps its position */
+	free(rd.rec);
 	progress_done(&rd.pr);
 	return rc;
 }
