@@ -32,7 +32,9 @@ static const char usage[] =
 	"  -h, --help      show this help\n"
 	"  -V, --version   show the tool's and the library's version\n"
 	"\n"
-	"Sizes take the units K, M, G, T (powers of 1024) or plain bytes.\n"
+	"Sizes are bytes, or a number with a unit K, M, G, T or P (powers of\n"
+	"1024; 64G, 64GiB and 64GB are the same). Durations are a number with\n"
+	"s or ms (1s, 200ms).\n"
 	"Exit status: 0 success; 1 failure or problems found; 2 usage error\n"
 	"or a file that is not a usable ring.\n";
 
