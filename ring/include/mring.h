@@ -56,8 +56,8 @@
  * words -- the sizes of struct mring_config, mring_stats, mring_info and
  * mring_consumer_info never change. The library zeroes reserved words it
  * fills, so a field it does not know yet reads 0 ("none" or "unknown"
- * for every field added later). A change that would break this gets a new
- * SONAME (libmring.so.1) and makes the version 1.0. The ring file format
+ * for every field added later). A change that would break this comes
+ * with a new SONAME (libmring.so.1) and version 1.0. The ring file format
  * has its own version (MRING_FORMAT_VERSION); files of every earlier
  * format version keep opening.
  *
@@ -313,8 +313,9 @@ struct mring;
  * Open a ring as producer or consumer. cfg may be NULL; it, and the
  * strings it points to (consumer_name), are read only during the call
  * (the name is copied into the ring): they need not outlive it. On
- * success stores a handle in *out and returns 0. Errors: -ENOENT, -EACCES, -EBUSY (another
- * live producer, or a durable consumer of that name is already attached),
+ * success stores a handle in *out and returns 0. Errors: -ENOENT,
+ * -EACCES, -EBUSY (another live producer, or a durable consumer of that
+ * name is already attached),
  * MRING_ENOSLOT, MRING_EBADMAGIC, MRING_EVERSION, MRING_ECHECKSUM,
  * MRING_ECORRUPT, MRING_ETRUNCATED, MRING_EGEOMETRY, MRING_ESYMLINK (path
  * is a symbolic link), MRING_EOWNER (another user's file, without
@@ -540,7 +541,7 @@ struct mring_info {
 	 * (at most capacity); UINT64_MAX when the kernel cannot say. Found
 	 * by walking the kernel's cache index: slower on big cached rings.
 	 * The same quantity as mring_stats.cache_bytes, hence the name;
-	 * cached_bytes is its name of 0.1.0, kept for old sources. */
+	 * cached_bytes, its first name, is kept for old sources. */
 	union {
 		uint64_t cache_bytes;
 		uint64_t cached_bytes;

@@ -171,6 +171,9 @@ enum { PKT_OUT, PKT_LAPPED, PKT_STDOUT, PKT_ERROR };
  * overwrite ring may change it under the reader): PKT_LAPPED then. Output
  * that failed or a closed stdout: PKT_STDOUT (out_write said why). Else
  * PKT_OUT, or PKT_ERROR with the exit status in *status after a message.
+ * A record that is not a packet is not released, so a durable consumer
+ * stays on it (in an overwrite ring it is, first, to learn whether it
+ * only looked wrong because it was being overwritten).
  */
 static int pcap_packet(struct reader *rd, const void *p, size_t n, int *status)
 {
@@ -180,19 +183,23 @@ static int pcap_packet(struct reader *rd, const void *p, size_t n, int *status)
 	if (n > rd->reccap)
 		n = rd->reccap; /* cannot be: records fit max_record */
 	memcpy(rd->rec, p, n);
-	int rc = mring_release(rd->r, n);
-	if (rc == MRING_ELAPPED)
-		return PKT_LAPPED;
-	if (rc < 0) {
-		out_flush(rd);
-		*status = ring_err(rd->path, rc, USE_CONSUMER, NULL);
-		return PKT_ERROR;
-	}
 	memcpy(&h, rd->rec, n < sizeof(h) ? n : sizeof(h));
-	if (n < sizeof(h) || h.len != n - sizeof(h)) {
+	int bad = n < sizeof(h) || h.len != n - sizeof(h);
+	if (bad)
+		mring_stats(rd->r, &s); /* s.position: this record's */
+	if (!bad || rd->overwrite) {
+		int rc = mring_release(rd->r, n);
+		if (rc == MRING_ELAPPED)
+			return PKT_LAPPED;
+		if (rc < 0) {
+			out_flush(rd);
+			*status = ring_err(rd->path, rc, USE_CONSUMER, NULL);
+			return PKT_ERROR;
+		}
+	}
+	if (bad) {
 		out_flush(rd);
-		mring_stats(rd->r, &s);
-		msg("%s: the record before position %llu (%zu bytes) is not a "
+		msg("%s: the record at position %llu (%zu bytes) is not a "
 		    "packet in the format of examples/capture.c (time, length, "
 		    "padding, frame) — --pcap reads only such rings",
 		    rd->path, (unsigned long long)s.position, n);

@@ -143,9 +143,14 @@ def pcap_errors():
     contains(p.stderr, "--pcap reads record rings", "byte ring")
     t = create("capt.r", "--size", "1M", "--records")
     mring("write", t, "--records", input="hello\nworld\n")
-    p = mring("read", t, "--pcap", rc=1, input=b"")
-    contains(p.stderr.decode(),
-             "is not a packet in the format of examples/capture.c")
+    mring("consumer", "add", t, "c", "--from", "oldest")
+    for who in ([], ["-c", "c"], ["-c", "c"]):
+        p = mring("read", t, "--pcap", *who, rc=1, input=b"")
+        contains(p.stderr.decode(), "record at position 0 (5 bytes) is not "
+                 "a packet in the format of examples/capture.c")
+    # Not released: the durable consumer stays on it, nothing skipped.
+    expect(mring("read", t, "-c", "c").stdout == "hello\nworld\n",
+           "the consumer still reads both records")
     p = mring("read", t, "--pcap", "--raw", rc=2)
     contains(p.stderr, "choose one")
 
