@@ -7,6 +7,11 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
       libcmocka-dev python3 jq tcpdump
       clang-14 libclang-rt-14-dev) # the last two: libFuzzer (tests/fuzz)
+# promtool, which checks 'mring stat --prom' (tools/tests/test_prom.py):
+# Debian ships it only in the server's package. Nothing here needs the
+# server; on a host run by systemd the package enables and starts it
+# (port 9090): 'systemctl disable --now prometheus' if that is unwanted.
+pkgs+=(prometheus)
 # tools/test.sh with MRING_TEST_VALGRIND=1 runs the tests under memcheck.
 [[ ${MRING_TEST_VALGRIND:-0} == 1 ]] && pkgs+=(valgrind)
 # File-system tests (tests/fsrel_*.sh, tools/fs-matrix.sh).

@@ -39,9 +39,29 @@
  *   Observers (consumers opened without a name) never hold the producer
  *   back, in either mode, and may be lapped.
  *
+ * - Signals: no function fails with -EINTR. A signal that interrupts a
+ *   wait (for space, data, a lock) is handled by the caller's handler and
+ *   the wait resumes, until its timeout. To stop a blocked call, give it a
+ *   finite timeout and check a flag between calls.
+ *
  * Errors: every function returns 0 (or a count) on success and a negative
  * errno value or one of the MRING_E* codes below on failure;
  * mring_strerror() describes both kinds.
+ *
+ * ABI and versions
+ * ----------------
+ * The shared library's SONAME is libmring.so.0 for all of 0.x, and its
+ * symbols carry the version node MRING_0.1 (ring/libmring.map); a
+ * program built against 0.1 runs with every later 0.x library. Later
+ * releases only add: functions (in a new version node), flags and enum
+ * values, and fields of the structs below, taken from their reserved
+ * words -- the sizes of struct mring_config, mring_stats, mring_info and
+ * mring_consumer_info never change. The library zeroes reserved words it
+ * fills, so a field it does not know yet reads 0 ("none" or "unknown"
+ * for every field added later). A change that would break this comes
+ * with a new SONAME (libmring.so.1) and version 1.0. The ring file format
+ * has its own version (MRING_FORMAT_VERSION); files of every earlier
+ * format version keep opening.
  *
  * Note about trust
  * ----------------
@@ -315,9 +335,12 @@ MRING_API int mring_create(const char *path, const struct mring_config *cfg);
 struct mring;
 
 /*
- * Open a ring as producer or consumer. cfg may be NULL. On success stores a
- * handle in *out and returns 0. Errors: -ENOENT, -EACCES, -EBUSY (another
- * live producer, or a durable consumer of that name is already attached),
+ * Open a ring as producer or consumer. cfg may be NULL; it, and the
+ * strings it points to (consumer_name), are read only during the call
+ * (the name is copied into the ring): they need not outlive it. On
+ * success stores a handle in *out and returns 0. Errors: -ENOENT,
+ * -EACCES, -EBUSY (another live producer, or a durable consumer of that
+ * name is already attached),
  * MRING_ENOSLOT, MRING_EBADMAGIC, MRING_EVERSION, MRING_ECHECKSUM,
  * MRING_ECORRUPT, MRING_ETRUNCATED, MRING_EGEOMETRY, MRING_ESYMLINK (path
  * is a symbolic link), MRING_EOWNER (another user's file, without
@@ -327,6 +350,16 @@ struct mring;
  * stream after the last committed byte; if the machine rebooted since, it
  * keeps only what mring_sync() made durable (records: what verifies).
  * A named consumer resumes at its stored position.
+ *
+ * How long it may block: it never waits for data, space, or a consumer.
+ * It waits for the ring's registry lock, which other handles hold for
+ * moments while they attach, detach or sync -- except a producer that
+ * recovers after a crash or a power cut: its mring_open() holds the lock
+ * while it reads up to a capacity of records (minutes for hundreds of
+ * GB; cfg.progress reports it), and other opens of the ring wait that
+ * long. A producer whose predecessor just died waits up to a second for
+ * the dead process's lock to go. Mapping the first window and, for a
+ * producer, pre-faulting it take I/O time.
  */
 MRING_API int mring_open(const char *path, int role,
                          const struct mring_config *cfg, struct mring **out);
@@ -335,6 +368,14 @@ MRING_API int mring_open(const char *path, int role,
  * Close a handle; NULL is accepted. A producer marks the stream ended
  * (consumers then read the rest and get 0 from mring_peek). An observer
  * frees its slot; a durable consumer keeps its slot and position.
+ *
+ * It does not sync: what was committed (and a durable consumer's
+ * position) survives a crash of the process, but a power cut only keeps
+ * what mring_sync() made durable; call it before closing. How long it may
+ * block: a producer's close waits for its maintenance thread to finish
+ * the operation in flight (an madvise, fallocate or write-back of at most
+ * a window); an observer's takes the registry lock (see mring_open). It
+ * never waits for a peer.
  */
 MRING_API void mring_close(struct mring *r);
 
@@ -380,7 +421,9 @@ MRING_API ssize_t mring_write(struct mring *r, const void *buf, size_t len,
 
 /*
  * Make everything committed so far durable: data first, then the control
- * block. Any role may call it. Returns 0 or -errno (-EIO...), or
+ * block, which holds the consumers' positions (a consumer calls it to make
+ * its position durable). Any role may call it. Blocks for the write-back
+ * (fdatasync) of the file's dirty pages. Returns 0 or -errno (-EIO...), or
  * MRING_EREMOVED (the file has no name any more: removed, or replaced by
  * a rename) or MRING_ETRUNCATED (the file was truncated) without syncing.
  */
@@ -400,7 +443,7 @@ MRING_API int mring_sync(struct mring *r);
  *
  * Returns 0 when the producer has closed the ring and everything was read.
  * Returns MRING_ELAPPED once when the producer overwrote data this consumer
- * had not read; the loss is added to the stats (lost_bytes, lost_records)
+ * had not read; the loss is added to the stats (bytes_lost, records_lost)
  * and the next peek continues at the oldest intact data. Also -EAGAIN,
  * -ETIMEDOUT (see mring_reserve for timeout_ms), MRING_EROLE,
  * MRING_ECORRUPT (a record fails its check, or the control block says
@@ -488,19 +531,31 @@ struct mring_stats {
 	uint64_t reserved_[11];
 };
 
-/* Fill *st for this handle. Any role. Returns 0. */
+/*
+ * Fill *st for this handle. Any role. Returns 0, -EINVAL (r or st is
+ * NULL) or MRING_EFORKED. Never blocks.
+ */
 MRING_API int mring_stats(struct mring *r, struct mring_stats *st);
 
-/* One consumer slot as seen by mring_inspect(). */
+/*
+ * One consumer slot as seen by mring_inspect(). 128 bytes, for good: later
+ * fields come out of reserved_ ("ABI and versions" above), so an array
+ * of them keeps its stride.
+ */
 struct mring_consumer_info {
 	char name[MRING_NAME_MAX + 1]; /* "" for an observer */
 	uint64_t position;
-	int durable; /* 1: named, holds back the producer */
-	int alive;   /* 1: a process has it open now */
-	pid_t pid;   /* last process that opened it */
+	int durable;           /* 1: named, holds back the producer */
+	int alive;             /* 1: a process has it open now */
+	pid_t pid;             /* last process that opened it */
+	int reserved_i_;       /* zero */
+	uint64_t reserved_[9]; /* zero */
 };
 
-/* A ring file's header and state, read without attaching to the ring. */
+/*
+ * A ring file's header and state, read without attaching to the ring.
+ * 256 bytes, for good: later fields come out of reserved_.
+ */
 struct mring_info {
 	uint32_t format_version;
 	unsigned flags; /* MRING_F_RECORDS, _OVERWRITE, _CRC */
@@ -520,8 +575,14 @@ struct mring_info {
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 	/* Bytes of the data region in the page cache now, clean or dirty
 	 * (at most capacity); UINT64_MAX when the kernel cannot say. Found
-	 * by walking the kernel's cache index: slower on big cached rings. */
-	uint64_t cached_bytes;
+	 * by walking the kernel's cache index: slower on big cached rings.
+	 * The same quantity as mring_stats.cache_bytes, hence the name;
+	 * cached_bytes, its first name, is kept for old sources. */
+	union {
+		uint64_t cache_bytes;
+		uint64_t cached_bytes;
+	};
+	uint64_t reserved_[19]; /* zero */
 };
 
 /*

@@ -13,6 +13,24 @@
 
 #include "internal.h"
 
+/*
+ * The public structs keep their size and their fields' offsets for all
+ * of libmring.so.0 (mring.h, "ABI and versions"): a field is added only
+ * by taking words from a struct's reserved_. (LP64: the platforms built
+ * and tested; a 32-bit build has other, equally fixed, sizes.)
+ */
+#if defined(__LP64__)
+_Static_assert(sizeof(struct mring_config) == 96, "ABI: mring_config");
+_Static_assert(sizeof(struct mring_stats) == 336, "ABI: mring_stats");
+_Static_assert(sizeof(struct mring_info) == 256, "ABI: mring_info");
+_Static_assert(offsetof(struct mring_info, cache_bytes) == 96,
+               "ABI: mring_info");
+_Static_assert(sizeof(struct mring_consumer_info) == 128,
+               "ABI: mring_consumer_info");
+_Static_assert(offsetof(struct mring_consumer_info, pid) == 48,
+               "ABI: mring_consumer_info");
+#endif
+
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
@@ -407,8 +425,8 @@ int mring_inspect(const char *path, struct mring_info *info,
 	info->created_ns = c->created_ns;
 	/* Residency is a hint; a kernel that cannot tell is not an error. */
 	if (mring__os_cached(fd, c->data_offset, c->capacity,
-	                     &info->cached_bytes) < 0)
-		info->cached_bytes = UINT64_MAX;
+	                     &info->cache_bytes) < 0)
+		info->cache_bytes = UINT64_MAX;
 	rc = mring__os_lock_held(fd, 0);
 	if (rc < 0)
 		goto out;

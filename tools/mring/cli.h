@@ -28,6 +28,21 @@ int cmd_bench(int argc, char **argv);
 void print_consumers(FILE *f, const struct ring_state *st);
 
 /*
+ * JSON shared by 'info', 'consumers' and 'stat': a ring's state as one
+ * object, and its "consumers":[...] member. With prev (an earlier
+ * snapshot: stat), rates over the interval are added: produce_rate, and
+ * each consumer's rate.
+ */
+void json_ring(FILE *f, const char *path, const struct ring_state *st,
+               const struct ring_state *prev);
+void json_consumers(FILE *f, const struct ring_state *st,
+                    const struct ring_state *prev);
+
+/* The same consumer in an earlier snapshot prev (may be NULL), or NULL. */
+const struct mring_consumer_info *
+find_prev(const struct ring_state *prev, const struct mring_consumer_info *c);
+
+/*
  * Warnings about durable consumers whose process is gone while they hold
  * a back-pressure ring's producer back; returns how many were printed.
  */

@@ -11,7 +11,7 @@
 #include "cli.h"
 
 static const char usage_list[] =
-	"Usage: mring consumers FILE\n"
+	"Usage: mring consumers FILE [--json]\n"
 	"\n"
 	"List the ring's consumers: name (or \"(observer)\"), position, lag\n"
 	"behind the producer in bytes and as a share of the capacity, whether\n"
@@ -19,6 +19,8 @@ static const char usage_list[] =
 	"about durable consumers that are gone but hold the producer back.\n"
 	"\n"
 	"Options:\n"
+	"  -j, --json   one JSON object: file, policy, max_consumers and\n"
+	"               consumers, as in 'mring info --json'\n"
 	"  -h, --help   show this help\n";
 
 static const char usage_one[] =
@@ -39,17 +41,22 @@ static const char usage_one[] =
 	"                     ring's owner\n"
 	"  -h, --help         show this help\n";
 
-/* The ring file's only positional argument, with no options besides -h. */
+/* The ring file's only positional argument, with -h and -j (--json). */
 static int only_file(int argc, char **argv, const char *cmd, const char *usage,
-                     const char **path)
+                     const char **path, int *json)
 {
 	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		if (c == 'j') {
+			*json = 1;
+			continue;
+		}
 		if (c == 'h')
 			return print_help(usage);
 		return usage_err(cmd, "bad option");
@@ -67,13 +74,24 @@ int cmd_consumers(int argc, char **argv)
 {
 	const char *path = NULL;
 	struct ring_state st;
-	int rc = only_file(argc, argv, "consumers", usage_list, &path);
+	int json = 0;
+	int rc = only_file(argc, argv, "consumers", usage_list, &path, &json);
 
 	if (rc >= 0)
 		return rc;
 	rc = ring_state_read(path, &st);
 	if (rc < 0)
 		return ring_err(path, rc, USE_INSPECT, NULL);
+	if (json) {
+		fputs("{\"file\":", stdout);
+		json_str(stdout, path);
+		printf(",\"policy\":\"%s\",\"max_consumers\":%u,",
+		       mode_policy(st.info.flags), st.info.max_consumers);
+		json_consumers(stdout, &st, NULL);
+		puts("}");
+		ring_state_free(&st);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+	}
 	printf("%s: %u of %u consumer slots in use (%s mode)\n", path,
 	       st.info.consumers, st.info.max_consumers,
 	       mode_policy(st.info.flags));

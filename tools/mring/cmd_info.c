@@ -55,7 +55,9 @@ void print_consumers(FILE *f, const struct ring_state *st)
 		        (unsigned long long)c->position, fmt_bytes(l, lag),
 		        pct(l, in->capacity), c->alive ? "alive" : "dead",
 		        (int)c->pid,
-		        c->position < in->tail ? "  (lapped: data lost)" : "");
+		        c->position < in->tail ? "  (lapped: data lost)"
+		        : cons_blocking(st, c) ? "  (holds the producer back)"
+		                               : "");
 	}
 }
 
@@ -110,12 +112,12 @@ static void print_text(const char *path, const struct ring_state *st)
 	       fmt_bytes(in->head - in->synced, b));
 	printf("  used          %s (%.1f%% of capacity)\n", fmt_bytes(used, a),
 	       pct(used, in->capacity));
-	if (in->cached_bytes == UINT64_MAX)
+	if (in->cache_bytes == UINT64_MAX)
 		printf("  page cache    unknown (this kernel cannot say)\n");
 	else
 		printf("  page cache    %s (%.1f%% of capacity)\n",
-		       fmt_bytes(in->cached_bytes, a),
-		       pct(in->cached_bytes, in->capacity));
+		       fmt_bytes(in->cache_bytes, a),
+		       pct(in->cache_bytes, in->capacity));
 	if (in->producer_pid == 0)
 		printf("  producer      none yet\n");
 	else
@@ -128,54 +130,115 @@ static void print_text(const char *path, const struct ring_state *st)
 	print_consumers(stdout, st);
 }
 
-static void print_json(const char *path, const struct ring_state *st)
+static double rate(uint64_t a, uint64_t b, double dt)
+{
+	return b > a && dt > 0 ? (double)(b - a) / dt : 0.0;
+}
+
+/* The same consumer in an earlier snapshot, or NULL. */
+const struct mring_consumer_info *find_prev(const struct ring_state *prev,
+                                            const struct mring_consumer_info *c)
+{
+	for (unsigned i = 0; prev && i < prev->ncons; i++) {
+		const struct mring_consumer_info *p = &prev->cons[i];
+		if (p->durable != c->durable)
+			continue;
+		if (c->durable ? !strcmp(p->name, c->name) : p->pid == c->pid)
+			return p;
+	}
+	return NULL;
+}
+
+static const char *jbool(int v)
+{
+	return v ? "true" : "false";
+}
+
+void json_consumers(FILE *f, const struct ring_state *st,
+                    const struct ring_state *prev)
 {
 	const struct mring_info *in = &st->info;
+	double dt = prev ? st->when - prev->when : 0;
 
-	printf("{\"file\":");
-	json_str(stdout, path);
-	printf(",\"format_version\":%u,\"mode\":\"%s\",\"policy\":\"%s\","
-	       "\"records\":%s,\"overwrite\":%s,\"crc\":%s",
-	       in->format_version, mode_kind(in->flags), mode_policy(in->flags),
-	       in->flags & MRING_F_RECORDS ? "true" : "false",
-	       in->flags & MRING_F_OVERWRITE ? "true" : "false",
-	       in->flags & MRING_F_CRC ? "true" : "false");
-	printf(",\"capacity\":%llu,\"window\":%u,\"max_record\":%u,"
-	       "\"data_offset\":%llu,\"file_size\":%llu,\"created_ns\":%llu",
-	       (unsigned long long)in->capacity, in->window, in->max_record,
-	       (unsigned long long)in->data_offset,
-	       (unsigned long long)in->file_size,
-	       (unsigned long long)in->created_ns);
-	printf(",\"head\":%llu,\"tail\":%llu,\"synced\":%llu,\"used\":%llu",
-	       (unsigned long long)in->head, (unsigned long long)in->tail,
-	       (unsigned long long)in->synced,
-	       (unsigned long long)(in->head - in->tail));
-	if (in->cached_bytes == UINT64_MAX)
-		printf(",\"cached_bytes\":null");
-	else
-		printf(",\"cached_bytes\":%llu",
-		       (unsigned long long)in->cached_bytes);
-	printf(",\"producer\":{\"pid\":%d,\"alive\":%s},\"eof\":%s",
-	       (int)in->producer_pid, in->producer_alive ? "true" : "false",
-	       in->eof ? "true" : "false");
-	printf(",\"max_consumers\":%u,\"consumers\":[", in->max_consumers);
+	fputs("\"consumers\":[", f);
 	for (unsigned i = 0; i < st->ncons; i++) {
 		const struct mring_consumer_info *c = &st->cons[i];
 		uint64_t l = cons_lag(in, c);
-		printf("%s{\"name\":", i ? "," : "");
+		fprintf(f, "%s{\"name\":", i ? "," : "");
 		if (c->durable)
-			json_str(stdout, c->name);
+			json_str(f, c->name);
 		else
-			printf("null");
-		printf(",\"durable\":%s,\"position\":%llu,\"lag\":%llu,"
-		       "\"lag_pct\":%.3f,\"lapped\":%s,\"alive\":%s,\"pid\":%d}",
-		       c->durable ? "true" : "false",
-		       (unsigned long long)c->position, (unsigned long long)l,
-		       pct(l, in->capacity),
-		       c->position < in->tail ? "true" : "false",
-		       c->alive ? "true" : "false", (int)c->pid);
+			fputs("null", f);
+		fprintf(f,
+		        ",\"durable\":%s,\"position\":%llu,\"lag\":%llu,"
+		        "\"lag_ratio\":%.9g,\"lapped\":%s,\"alive\":%s,"
+		        "\"pid\":%d,\"blocking\":%s",
+		        jbool(c->durable), (unsigned long long)c->position,
+		        (unsigned long long)l, pct(l, in->capacity) / 100.0,
+		        jbool(c->position < in->tail), jbool(c->alive),
+		        (int)c->pid, jbool(cons_blocking(st, c)));
+		if (prev) {
+			const struct mring_consumer_info *p =
+				find_prev(prev, c);
+			/* First seen in this interval: no rate yet. */
+			if (p)
+				fprintf(f, ",\"rate\":%.1f",
+				        rate(p->position, c->position, dt));
+			else
+				fputs(",\"rate\":null", f);
+		}
+		fputc('}', f);
 	}
-	printf("]}\n");
+	fputc(']', f);
+}
+
+void json_ring(FILE *f, const char *path, const struct ring_state *st,
+               const struct ring_state *prev)
+{
+	const struct mring_info *in = &st->info;
+
+	fputs("{\"file\":", f);
+	json_str(f, path);
+	fprintf(f,
+	        ",\"format_version\":%u,\"mode\":\"%s\",\"policy\":\"%s\","
+	        "\"records\":%s,\"overwrite\":%s,\"crc\":%s",
+	        in->format_version, mode_kind(in->flags),
+	        mode_policy(in->flags), jbool(in->flags & MRING_F_RECORDS),
+	        jbool(in->flags & MRING_F_OVERWRITE),
+	        jbool(in->flags & MRING_F_CRC));
+	fprintf(f,
+	        ",\"capacity\":%llu,\"window\":%u,\"max_record\":%u,"
+	        "\"data_offset\":%llu,\"file_size\":%llu,\"created_ns\":%llu",
+	        (unsigned long long)in->capacity, in->window, in->max_record,
+	        (unsigned long long)in->data_offset,
+	        (unsigned long long)in->file_size,
+	        (unsigned long long)in->created_ns);
+	fprintf(f, ",\"head\":%llu,\"tail\":%llu,\"synced\":%llu,\"used\":%llu",
+	        (unsigned long long)in->head, (unsigned long long)in->tail,
+	        (unsigned long long)in->synced,
+	        (unsigned long long)(in->head - in->tail));
+	if (in->cache_bytes == UINT64_MAX)
+		fputs(",\"cache_bytes\":null", f);
+	else
+		fprintf(f, ",\"cache_bytes\":%llu",
+		        (unsigned long long)in->cache_bytes);
+	if (prev)
+		fprintf(f, ",\"produce_rate\":%.1f",
+		        rate(prev->info.head, in->head, st->when - prev->when));
+	fprintf(f, ",\"producer\":{\"pid\":%d,\"alive\":%s,\"blocked_by\":[",
+	        (int)in->producer_pid, jbool(in->producer_alive));
+	int n = 0;
+	for (unsigned i = 0; i < st->ncons; i++) {
+		if (!cons_blocking(st, &st->cons[i]))
+			continue;
+		if (n++)
+			fputc(',', f);
+		json_str(f, st->cons[i].name);
+	}
+	fprintf(f, "]},\"eof\":%s,\"max_consumers\":%u,", jbool(in->eof),
+	        in->max_consumers);
+	json_consumers(f, st, prev);
+	fputc('}', f);
 }
 
 int cmd_info(int argc, char **argv)
@@ -210,7 +273,8 @@ int cmd_info(int argc, char **argv)
 	if (rc < 0)
 		return ring_err(path, rc, USE_INSPECT, NULL);
 	if (json) {
-		print_json(path, &st);
+		json_ring(stdout, path, &st, NULL);
+		putchar('\n');
 	} else {
 		print_text(path, &st);
 		warn_dead_consumers(stdout, path, &st);

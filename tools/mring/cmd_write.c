@@ -15,10 +15,11 @@
 static const char usage[] =
 	"Usage: mring write FILE [OPTIONS] < INPUT\n"
 	"\n"
-	"Copy stdin into the ring as its producer until end of input, then\n"
-	"close the stream (readers see the end once they caught up). Waits\n"
-	"for space while a durable consumer is a whole ring behind, unless\n"
-	"the ring is in overwrite mode. Running it again appends.\n"
+	"Copy stdin into the ring as its producer until end of input, make\n"
+	"it durable (mring_sync), then close the stream (readers see the end\n"
+	"once they caught up). Waits for space while a durable consumer is a\n"
+	"whole ring behind, unless the ring is in overwrite mode. Running it\n"
+	"again appends.\n"
 	"\n"
 	"Options:\n"
 	"  -r, --records          split stdin into records (the ring must be "
@@ -34,6 +35,12 @@ static const char usage[] =
 	"                         trip with 'mring read --raw')\n"
 	"  -n, --size N           records of exactly N bytes (the last may be\n"
 	"                         shorter)\n"
+	"      --sync-every WHEN  also sync every SIZE bytes (64M) or every\n"
+	"                         DURATION (1s, 200ms), even while stdin is "
+	"idle\n"
+	"      --no-sync          do not sync at all: a power cut may lose what\n"
+	"                         was written (a crash of the process does "
+	"not)\n"
 	"      --progress[=WHEN]  rate and totals on stderr; WHEN is auto (a\n"
 	"                         terminal only; the default), always or "
 	"never\n"
@@ -43,20 +50,24 @@ static const char usage[] =
 
 struct wopts {
 	int records, keep, when;
+	struct durable dur;
 	int delim;
 	uint64_t fixed; /* --size, 0 = split on delim */
 };
 
 /* Byte mode: read(2) into the reservation, commit what came. */
 static int write_bytes(const char *path, struct mring *r, uint64_t max_record,
-                       struct progress *pr)
+                       struct progress *pr, struct durable *dur)
 {
 	size_t chunk = max_record < (1u << 20) ? max_record : (1u << 20);
 
 	for (;;) {
 		void *p;
+		int rc = durable_tick(dur);
+		if (rc)
+			return rc;
 		/* Wait for space in slices, to notice signals. */
-		int rc = mring_reserve(r, chunk, &p, 250);
+		rc = mring_reserve(r, chunk, &p, 250);
 		if (rc == -ETIMEDOUT) {
 			if (stop_signal)
 				return 128 + stop_signal;
@@ -82,11 +93,13 @@ static int write_bytes(const char *path, struct mring *r, uint64_t max_record,
 		if (rc < 0)
 			return ring_err(path, rc, USE_PRODUCER, NULL);
 		progress_add(pr, (uint64_t)n, 0);
+		durable_add(dur, (uint64_t)n);
 	}
 }
 
 static int put_record(const char *path, struct mring *r, const char *p,
-                      size_t len, uint64_t max_record, struct progress *pr)
+                      size_t len, uint64_t max_record, struct progress *pr,
+                      struct durable *dur)
 {
 	if (len == 0)
 		return 0;
@@ -104,12 +117,13 @@ static int put_record(const char *path, struct mring *r, const char *p,
 	if (rc < 0)
 		return ring_err(path, (int)rc, USE_PRODUCER, NULL);
 	progress_add(pr, len, 1);
-	return 0;
+	durable_add(dur, len);
+	return durable_tick(dur);
 }
 
 /* Record mode: buffer stdin, cut records, mring_write each. */
 static int write_records(const char *path, struct mring *r, uint64_t max_record,
-                         const struct wopts *o, struct progress *pr)
+                         struct wopts *o, struct progress *pr)
 {
 	size_t cap = 2 * (max_record + 1), len = 0, scan = 0;
 	int eof = 0, rc = EXIT_OK;
@@ -122,6 +136,9 @@ static int write_records(const char *path, struct mring *r, uint64_t max_record,
 		return EXIT_FAIL;
 	}
 	while (rc == EXIT_OK && !eof) {
+		rc = durable_tick(&o->dur);
+		if (rc)
+			break;
 		ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
 		if (n < 0 && errno == EINTR && !stop_signal)
 			continue;
@@ -152,7 +169,7 @@ static int write_records(const char *path, struct mring *r, uint64_t max_record,
 					end = next;
 			}
 			rc = put_record(path, r, buf + start, end - start,
-			                max_record, pr);
+			                max_record, pr, &o->dur);
 			if (rc)
 				break;
 			start = scan = next;
@@ -164,7 +181,8 @@ static int write_records(const char *path, struct mring *r, uint64_t max_record,
 		len -= start;
 		scan = len;
 		if (eof || len > max_record) {
-			rc = put_record(path, r, buf, len, max_record, pr);
+			rc = put_record(path, r, buf, len, max_record, pr,
+			                &o->dur);
 			len = scan = 0;
 		}
 	}
@@ -194,12 +212,15 @@ int cmd_write(int argc, char **argv)
 		{"delim", required_argument, NULL, 'd'},
 		{"keep-delim", no_argument, NULL, 'k'},
 		{"size", required_argument, NULL, 'n'},
+		{"sync-every", required_argument, NULL, 'S'},
+		{"no-sync", no_argument, NULL, 'N'},
 		{"progress", optional_argument, NULL, 'P'},
 		{"any-owner", no_argument, NULL, 'O'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct wopts o = {.delim = '\n', .when = -1};
+	int no_sync = 0;
 	struct mring_config cfg;
 	int c, split = 0;
 
@@ -238,6 +259,13 @@ int cmd_write(int argc, char **argv)
 		case 'O':
 			cfg.flags |= MRING_F_ANY_OWNER;
 			break;
+		case 'S':
+			if (parse_sync_every(optarg, &o.dur) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'N':
+			no_sync = 1;
+			break;
 		case 'h':
 			return print_help(usage);
 		default:
@@ -255,6 +283,11 @@ int cmd_write(int argc, char **argv)
 	if (split && o.fixed)
 		return usage_err("write", "--size cuts fixed-size records; it "
 		                          "does not go with --delim");
+	if (no_sync && (o.dur.every || o.dur.every_s))
+		return usage_err("write", "--no-sync and --sync-every do not "
+		                          "go together");
+	o.dur.on = !no_sync;
+	o.dur.what = "the data";
 
 	/* Without --progress, only a long recovery is shown. */
 	int open_when = o.when;
@@ -311,10 +344,19 @@ int cmd_write(int argc, char **argv)
 		else
 			msg("%s: no maintenance thread", path);
 	}
+	durable_start(&o.dur, r, path);
 	if (o.records)
 		rc = write_records(path, r, max_record, &o, &pr);
 	else
-		rc = write_bytes(path, r, max_record, &pr);
+		rc = write_bytes(path, r, max_record, &pr, &o.dur);
+	/* At the end of input, and after a stop signal too: what was
+	 * committed is kept (mring_close does not sync). Not after an
+	 * error, which the sync would only repeat. */
+	if (rc == EXIT_OK || rc > 128) {
+		int src = durable_end(&o.dur);
+		if (rc == EXIT_OK)
+			rc = src;
+	}
 	mring_close(r); /* marks the end of the stream */
 	progress_done(&pr);
 	return rc;

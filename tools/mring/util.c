@@ -210,8 +210,8 @@ int parse_size(const char *opt, const char *s, uint64_t *out)
 		if (!u || !*u) {
 			if ((*p == 'B' || *p == 'b') && !p[1])
 				goto done;
-			msg("%s %s: unknown unit '%s' (use K, M, G or T, powers "
-			    "of 1024, or plain bytes)",
+			msg("%s %s: unknown unit '%s' (use K, M, G, T or P, "
+			    "powers of 1024, or plain bytes)",
 			    opt, s, p);
 			return -1;
 		}
@@ -222,8 +222,8 @@ int parse_size(const char *opt, const char *s, uint64_t *out)
 		else if (*p == 'B' || *p == 'b')
 			p++;
 		if (*p) {
-			msg("%s %s: unknown unit '%s' (use K, M, G or T, powers "
-			    "of 1024, or plain bytes)",
+			msg("%s %s: unknown unit '%s' (use K, M, G, T or P, "
+			    "powers of 1024, or plain bytes)",
 			    opt, s, p - 1);
 			return -1;
 		}
@@ -245,8 +245,8 @@ done:;
 	*out = v;
 	return 0;
 notsize:
-	msg("%s %s: not a size (an integer with an optional unit K, M, G or "
-	    "T, e.g. 64G)",
+	msg("%s %s: not a size (a number with an optional unit K, M, G, T or "
+	    "P, powers of 1024, e.g. 64G)",
 	    opt, s);
 	return -1;
 toobig:
@@ -393,6 +393,26 @@ uint64_t cons_lag(const struct mring_info *in,
                   const struct mring_consumer_info *c)
 {
 	return in->head > c->position ? in->head - c->position : 0;
+}
+
+int cons_blocking(const struct ring_state *st,
+                  const struct mring_consumer_info *c)
+{
+	const struct mring_info *in = &st->info;
+
+	if ((in->flags & MRING_F_OVERWRITE) || !in->producer_alive ||
+	    !c->durable)
+		return 0;
+	return cons_lag(in, c) > in->capacity - in->max_record;
+}
+
+unsigned producer_blockers(const struct ring_state *st)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < st->ncons; i++)
+		n += (unsigned)cons_blocking(st, &st->cons[i]);
+	return n;
 }
 
 const char *mode_kind(unsigned flags)

@@ -5,6 +5,7 @@
 #ifndef MRING_TOOL_UTIL_H
 #define MRING_TOOL_UTIL_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,6 +96,18 @@ void ring_state_free(struct ring_state *st);
 uint64_t cons_lag(const struct mring_info *in,
                   const struct mring_consumer_info *c);
 
+/*
+ * Whether consumer c holds the producer back now: a durable consumer of a
+ * back-pressure ring with a live producer, so far behind that less than a
+ * max record of space is left (head - position > capacity - max_record).
+ * A reservation of max_record bytes waits then, which is what 'mring
+ * write' makes; a producer of smaller records waits once the ring is full.
+ */
+int cons_blocking(const struct ring_state *st,
+                  const struct mring_consumer_info *c);
+/* How many consumers hold the producer back (cons_blocking). */
+unsigned producer_blockers(const struct ring_state *st);
+
 /* "bytes"/"records", "back-pressure"/"overwrite". */
 const char *mode_kind(unsigned flags);
 const char *mode_policy(unsigned flags);
@@ -104,8 +117,6 @@ const char *mode_policy(unsigned flags);
  * NULL) gets how many bytes were written, also on error.
  */
 int write_full(int fd, const void *buf, size_t len, size_t *done);
-
-#endif
 
 /* Last SIGINT/SIGTERM/SIGHUP received since stop_on_signals(), or 0. */
 extern volatile int stop_signal;
@@ -157,3 +168,42 @@ void progress_init(struct progress *p, int when, const char *verb);
 void progress_add(struct progress *p, uint64_t bytes, uint64_t records);
 /* Print the totals (when on). */
 void progress_done(struct progress *p);
+
+/*
+ * --sync-every and --no-sync of write and read --consumer: when to
+ * call mring_sync(). Set `on` and `what` (what becomes durable, for
+ * messages) and parse --sync-every with parse_sync_every(); then
+ * durable_start() once the ring is open, durable_add() for each byte
+ * committed or released, durable_tick() at the top of the copy loop, and
+ * durable_end() before mring_close().
+ */
+struct durable {
+	int on;           /* sync at the end (and as below) */
+	const char *what; /* "the data", "the consumer's position" */
+	uint64_t every;   /* --sync-every SIZE: bytes, 0 = not by size */
+	double every_s;   /* --sync-every DURATION: seconds, 0 = not */
+	uint64_t pending; /* bytes since the last sync */
+	uint64_t syncs;   /* syncs done */
+	struct mring *r;
+	const char *path;
+};
+
+/* Set when a --sync-every DURATION has passed (SIGALRM). */
+extern volatile sig_atomic_t sync_alarm;
+
+/* Parse --sync-every SIZE|DURATION into d; 0, or prints why and -1. */
+int parse_sync_every(const char *s, struct durable *d);
+void durable_start(struct durable *d, struct mring *r, const char *path);
+/* Sync now (when on); 0 or EXIT_FAIL after a message. */
+int durable_sync(struct durable *d);
+/* Sync if --sync-every says it is time; 0 or EXIT_FAIL. */
+int durable_tick(struct durable *d);
+/* The final sync (when on), and the timer stopped; 0 or EXIT_FAIL. */
+int durable_end(struct durable *d);
+
+static inline void durable_add(struct durable *d, uint64_t bytes)
+{
+	d->pending += bytes;
+}
+
+#endif

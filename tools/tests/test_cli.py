@@ -65,4 +65,56 @@ def man_page_documents_every_option():
             contains(text, opt)
 
 
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def man_text():
+    with open(os.path.join(ROOT, "tools", "mring.1")) as f:
+        return f.read().replace("\\-", "-")
+
+
+def man_section(name):
+    text = man_text()
+    start = text.index(".SH " + name + "\n")
+    end = text.find("\n.SH ", start + 1)
+    return text[start:end if end >= 0 else len(text)]
+
+
+@test
+def man_page_environment_lists_every_variable():
+    # Every variable the library or the tool reads: getenv("...") and the
+    # library's mring__env_set("...").
+    names = set()
+    for d in ("ring/src", "tools/mring"):
+        for f in os.listdir(os.path.join(ROOT, d)):
+            if f.endswith(".c"):
+                with open(os.path.join(ROOT, d, f)) as src:
+                    names |= set(re.findall(
+                        r'(?:getenv|mring__env_set)\("([A-Z0-9_]+)"\)',
+                        src.read()))
+    expect(len(names) >= 7, names)
+    env = man_section("ENVIRONMENT")
+    for n in sorted(names):
+        contains(env, ".B " + n + "\n")
+
+
+@test
+def size_units_agree():
+    # The same units, said the same way, in --help, the man page and the
+    # error messages, and each of them accepted.
+    units = "K, M, G, T or P"
+    contains(mring("--help").stdout, units, "powers of")
+    contains(mring("create", "--help").stdout, units, "powers of 1024")
+    contains(man_section("SIZES"), units, "powers of 1024")
+    p = mring("create", "/nonexistent/x", "--size", "1X", rc=2)
+    contains(p.stderr, units, "powers of 1024")
+    p = mring("create", "/nonexistent/x", "--size", "lots", rc=2)
+    contains(p.stderr, units, "powers of 1024")
+    for u in ("K", "M", "G", "T", "P", "KiB", "GB", ""):
+        p = mring("write", "/nonexistent/x", "--sync-every", "1" + u, rc=2)
+        expect("--sync-every" not in p.stderr, "1%s refused: %s"
+               % (u, p.stderr))
+        contains(p.stderr, "no such file")
+
+
 main()

@@ -40,6 +40,27 @@ def list_add_remove():
 
 
 @test
+def consumers_json():
+    path = create("cj.r", "--size", "1M")
+    j = json.loads(mring("consumers", path, "--json").stdout)
+    expect(j == {"file": path, "policy": "back-pressure",
+                 "max_consumers": 32, "consumers": []}, j)
+    mring("write", path, input="x" * 1000)
+    mring("consumer", "add", path, "old", "--from", "oldest")
+    mring("consumer", "add", path, 'q"uote')
+    j = json.loads(mring("consumers", path, "--json").stdout)
+    got = {c["name"]: (c["position"], c["lag"], c["durable"], c["alive"])
+           for c in j["consumers"]}
+    expect(got == {"old": (0, 1000, True, False),
+                   'q"uote': (1000, 0, True, False)}, j)
+    # The same objects as info --json's list.
+    expect(j["consumers"] == consumers(path), j)
+    for c in j["consumers"]:
+        expect(set(c) == {"name", "durable", "position", "lag", "lag_ratio",
+                          "lapped", "alive", "pid", "blocking"}, c)
+
+
+@test
 def overwrite_ring_no_warning():
     path = create("o.r", "--size", "1M", "--overwrite")
     mring("consumer", "add", path, "x")
