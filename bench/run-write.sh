@@ -18,7 +18,7 @@ dir=${TMPDIR:-/tmp}
 bytes=2000000000
 ring_size=4G
 reps=5
-variants="cat,mring,mring-sparse"
+variants="cat,cat-sync,mring,mring-nosync,mring-sparse"
 out="$here/results"
 
 usage() {
@@ -29,7 +29,9 @@ usage: $0 [options]
   --bytes N          stream length ($bytes)
   --ring-size SIZE   ring capacity ($ring_size)
   --reps N           repetitions of each variant ($reps)
-  --variants LIST    of cat, mring (defaults), mring-sparse (created
+  --variants LIST    of cat, cat-sync (then sync FILE: what the tool's
+                     default, durable at the end, compares with), mring
+                     (defaults), mring-sparse (created
                      --sparse), mring-nosync (write --no-sync, where the
                      tool syncs by default) ($variants)
   --out DIR          where write.csv and write-summary.md go ($out)
@@ -96,6 +98,7 @@ run_one() {
 	t0=$(date +%s.%N)
 	case $v in
 	cat) head -c "$bytes" /dev/zero | cat >"$f" ;;
+	cat-sync) head -c "$bytes" /dev/zero | cat >"$f" && sync "$f" ;;
 	mring | mring-sparse) head -c "$bytes" /dev/zero | "$tool" write "$f" ;;
 	mring-nosync) head -c "$bytes" /dev/zero | "$tool" write $sync_opt "$f" ;;
 	*) echo "unknown variant $v" >&2; exit 2 ;;
