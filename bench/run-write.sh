@@ -18,7 +18,7 @@ dir=${TMPDIR:-/tmp}
 bytes=2000000000
 ring_size=4G
 reps=5
-variants="cat,cat-sync,mring,mring-nosync,mring-sparse"
+variants="cat,cat-sync,mring,mring-nosync,mring-prealloc"
 out="$here/results"
 
 usage() {
@@ -31,9 +31,9 @@ usage: $0 [options]
   --reps N           repetitions of each variant ($reps)
   --variants LIST    of cat, cat-sync (then sync FILE: what the tool's
                      default, durable at the end, compares with), mring
-                     (defaults), mring-sparse (created
-                     --sparse), mring-nosync (write --no-sync, where the
-                     tool syncs by default) ($variants)
+                     (defaults: a sparse file, synced at the end),
+                     mring-nosync (write --no-sync), mring-prealloc
+                     (created --prealloc) ($variants)
   --out DIR          where write.csv and write-summary.md go ($out)
 EOF
 }
@@ -90,8 +90,8 @@ run_one() {
 	case $v in
 	mring | mring-nosync)
 		"$tool" create "$f" --size "$ring_size" >/dev/null ;;
-	mring-sparse)
-		"$tool" create "$f" --size "$ring_size" --sparse >/dev/null ;;
+	mring-prealloc)
+		"$tool" create "$f" --size "$ring_size" --prealloc >/dev/null ;;
 	esac
 	drop
 	local t0 t1
@@ -99,7 +99,7 @@ run_one() {
 	case $v in
 	cat) head -c "$bytes" /dev/zero | cat >"$f" ;;
 	cat-sync) head -c "$bytes" /dev/zero | cat >"$f" && sync "$f" ;;
-	mring | mring-sparse) head -c "$bytes" /dev/zero | "$tool" write "$f" ;;
+	mring | mring-prealloc) head -c "$bytes" /dev/zero | "$tool" write "$f" ;;
 	mring-nosync) head -c "$bytes" /dev/zero | "$tool" write $sync_opt "$f" ;;
 	*) echo "unknown variant $v" >&2; exit 2 ;;
 	esac
