@@ -93,8 +93,9 @@ static void print_text(const char *path, const struct ring_state *st)
 	uint64_t used = in->head - in->tail;
 
 	printf("%s: mring format %u\n", path, in->format_version);
-	printf("  mode          %s, %s%s\n", mode_kind(in->flags),
-	       mode_policy(in->flags), in->flags & MRING_F_CRC ? ", crc" : "");
+	printf("  mode          %s, %s%s%s\n", mode_kind(in->flags),
+	       mode_policy(in->flags), in->flags & MRING_F_CRC ? ", crc" : "",
+	       in->flags & MRING_F_TIMESTAMPS ? ", timestamps" : "");
 	printf("  capacity      %s (%llu bytes)\n", fmt_bytes(in->capacity, a),
 	       (unsigned long long)in->capacity);
 	printf("  window        %s\n", fmt_bytes(in->window, a));
@@ -201,11 +202,13 @@ void json_ring(FILE *f, const char *path, const struct ring_state *st,
 	json_str(f, path);
 	fprintf(f,
 	        ",\"format_version\":%u,\"mode\":\"%s\",\"policy\":\"%s\","
-	        "\"records\":%s,\"overwrite\":%s,\"crc\":%s",
+	        "\"records\":%s,\"overwrite\":%s,\"crc\":%s,"
+	        "\"timestamps\":%s",
 	        in->format_version, mode_kind(in->flags),
 	        mode_policy(in->flags), jbool(in->flags & MRING_F_RECORDS),
 	        jbool(in->flags & MRING_F_OVERWRITE),
-	        jbool(in->flags & MRING_F_CRC));
+	        jbool(in->flags & MRING_F_CRC),
+	        jbool(in->flags & MRING_F_TIMESTAMPS));
 	fprintf(f,
 	        ",\"capacity\":%llu,\"window\":%u,\"max_record\":%u,"
 	        "\"data_offset\":%llu,\"file_size\":%llu,\"created_ns\":%llu",
