@@ -30,6 +30,8 @@ static const char usage_one[] =
 	"add: register the durable consumer NAME now, so that the producer\n"
 	"     keeps everything from this point (--from newest, the default)\n"
 	"     or from the oldest data in the ring (--from oldest) for it.\n"
+	"     Only its slot is written: no data is mapped or read. An\n"
+	"     existing consumer keeps its position.\n"
 	"rm:  detach the durable consumer NAME: its position is forgotten and\n"
 	"     it no longer holds the producer back. Refused while a live\n"
 	"     process has it open.\n"
@@ -138,21 +140,54 @@ static int consumer_rm(const char *path, const char *name)
 	return EXIT_OK;
 }
 
+/* The stored position of durable consumer `name`; 0 if not found. */
+static uint64_t stored_position(const char *path, const char *name)
+{
+	struct ring_state st;
+	uint64_t pos = 0;
+
+	if (ring_state_read(path, &st) < 0)
+		return 0;
+	for (unsigned i = 0; i < st.ncons; i++)
+		if (st.cons[i].durable && !strcmp(st.cons[i].name, name))
+			pos = st.cons[i].position;
+	ring_state_free(&st);
+	return pos;
+}
+
 static int consumer_add(const char *path, const char *name, int start,
                         unsigned flags)
 {
-	struct mring_config cfg = {
-		.consumer_name = name, .start = start, .flags = flags};
-	struct mring *r;
-	int rc = mring_open(path, MRING_CONSUMER, &cfg, &r);
+	int rc;
 
+	if (flags & MRING_F_ANY_OWNER) {
+		/*
+		 * mring_consumer_add() takes no flags, so it always refuses
+		 * another user's file; with the opt-in, register by opening
+		 * and closing the consumer instead (which maps and reads
+		 * ahead its first window).
+		 */
+		struct mring_config cfg = {
+			.consumer_name = name, .start = start, .flags = flags};
+		struct mring *r;
+		rc = mring_open(path, MRING_CONSUMER, &cfg, &r);
+		if (rc == 0)
+			mring_close(r); /* a durable consumer keeps its slot */
+	} else {
+		/* A slot in the control block only: no data mapped or read
+		 * ahead (a fresh sparse ring gets no page cache of zeros). */
+		rc = mring_consumer_add(path, name, start);
+	}
+	if (rc == -EEXIST) {
+		printf("%s: consumer '%s' exists, at position %llu (kept)\n",
+		       path, name,
+		       (unsigned long long)stored_position(path, name));
+		return EXIT_OK;
+	}
 	if (rc < 0)
 		return ring_err(path, rc, USE_CONSUMER, name);
-	struct mring_stats s;
-	mring_stats(r, &s);
-	mring_close(r); /* a durable consumer keeps its slot and position */
 	printf("%s: consumer '%s' at position %llu\n", path, name,
-	       (unsigned long long)s.position);
+	       (unsigned long long)stored_position(path, name));
 	return EXIT_OK;
 }
 

@@ -35,8 +35,28 @@ def list_add_remove():
     names = [c["name"] for c in consumers(path)]
     expect(names == ["new"], names)
     # Re-adding an existing name keeps its position.
-    mring("consumer", "add", path, "new", "--from", "oldest")
+    contains(mring("consumer", "add", path, "new", "--from", "oldest").stdout,
+             "consumer 'new' exists, at position 1000 (kept)")
     expect(consumers(path)[0]["position"] == 1000, consumers(path))
+
+
+@test
+def add_does_not_open():
+    # consumer add registers through mring_consumer_add: a slot in the
+    # control block, no window mapped, nothing read ahead -- a fresh
+    # sparse ring gets no page cache of zeros, and no process opened it.
+    path = create("sparse.r", "--size", "256M", "--sparse")
+    contains(mring("consumer", "add", path, "later").stdout,
+             "consumer 'later' at position 0")
+    i = json.loads(mring("info", path, "--json").stdout)
+    (c,) = i["consumers"]
+    expect(c["name"] == "later" and c["pid"] == 0 and not c["alive"], c)
+    expect(i["cache_bytes"] in (0, None), i)
+    contains(mring("consumers", path).stdout,
+             "'later' is not attached (never opened)")
+    # It holds its place: what is written next is kept for it.
+    mring("write", path, input="kept\n")
+    expect(mring("read", path, "-c", "later").stdout == "kept\n", "read")
 
 
 @test
