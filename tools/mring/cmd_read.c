@@ -71,8 +71,9 @@ struct reader {
 	const char *path;
 	struct mring *r;
 	int follow, raw, records, overwrite, pcap;
-	int show[SHOW_MAX]; /* SHOW_*, in the order asked; 0 ends */
-	unsigned char *rec; /* --pcap: a copy of the record */
+	int show[SHOW_MAX];   /* SHOW_*, in the order asked; 0 ends */
+	const char *consumer; /* --consumer NAME, or NULL */
+	unsigned char *rec;   /* --pcap: a copy of the record */
 	size_t reccap;
 	int epipe;  /* stdout was closed */
 	int failed; /* stdout failed otherwise */
@@ -297,9 +298,18 @@ static int read_loop(struct reader *rd)
 			struct mring_stats s;
 			out_flush(rd);
 			mring_stats(rd->r, &s);
-			msg("%s: corrupt record at position %llu — see 'mring "
-			    "check %s'",
-			    rd->path, (unsigned long long)s.position, rd->path);
+			if (rd->consumer)
+				msg("%s: corrupt record at position %llu — see "
+				    "'mring check %s'; 'mring consumer skip %s "
+				    "%s' moves this consumer past it (what it "
+				    "skips is lost)",
+				    rd->path, (unsigned long long)s.position,
+				    rd->path, rd->path, rd->consumer);
+			else
+				msg("%s: corrupt record at position %llu — see "
+				    "'mring check %s'",
+				    rd->path, (unsigned long long)s.position,
+				    rd->path);
 			return EXIT_FAIL;
 		}
 		if (n < 0) {
@@ -628,6 +638,7 @@ int cmd_read(int argc, char **argv)
 	if (rd.show[0] && (rd.pcap || rd.raw))
 		return usage_err("read", "--show labels lines of text; it does "
 		                         "not go with --raw or --pcap");
+	rd.consumer = cfg.consumer_name;
 	rd.dur.on = cfg.consumer_name && !no_sync;
 	rd.dur.what = "the consumer's position";
 
