@@ -646,6 +646,10 @@ int cmd_read(int argc, char **argv)
 	int rc = ring_state_read(rd.path, &st);
 	if (rc < 0)
 		return ring_err(rd.path, rc, USE_CONSUMER, cfg.consumer_name);
+	int known = 0; /* the durable consumer exists already */
+	for (unsigned i = 0; cfg.consumer_name && i < st.ncons; i++)
+		known |= st.cons[i].durable &&
+		         !strcmp(st.cons[i].name, cfg.consumer_name);
 	rd.records = !!(st.info.flags & MRING_F_RECORDS);
 	rd.overwrite = !!(st.info.flags & MRING_F_OVERWRITE);
 	rd.reccap = st.info.max_record;
@@ -696,6 +700,12 @@ int cmd_read(int argc, char **argv)
 		if (rc != EXIT_OK) {
 			mring_close(rd.r);
 			free(rd.rec);
+			/* A consumer this run registered does not stay
+			 * behind, holding the producer back, after an
+			 * error. */
+			if (cfg.consumer_name && !known)
+				mring_consumer_remove(rd.path,
+				                      cfg.consumer_name);
 			return rc;
 		}
 	}

@@ -225,8 +225,12 @@ def durable_consumer_from_is_stored():
     mring("read", path, "-c", "c", "--from", "seq:3")
     (c,) = info(path)["consumers"]
     expect(c["position"] == info(path)["head"], c)
-    # Back-pressure: what it went back to is kept for it, so nothing is
-    # lost to it (a reader of that much is not lapped).
+    # A new consumer whose --from fails is not left registered.
+    p = mring("read", path, "-c", "new", "--from", "seq:999", rc=1)
+    contains(p.stderr, "there is no record with that number yet")
+    expect([c["name"] for c in info(path)["consumers"]] == ["c"],
+           info(path)["consumers"])
+    # --from newest moves it to the head: only what comes next.
     mring("read", path, "-c", "c", "--from", "newest")
     mring("write", path, "--records", input="103\n")
     expect(mring("read", path, "-c", "c").stdout == "103\n", "newest")
