@@ -22,7 +22,9 @@ static const char usage[] =
 	"producer closes the stream. A durable consumer (--consumer NAME)\n"
 	"resumes where it left off and holds the producer back in a\n"
 	"back-pressure ring; its position is made durable (mring_sync) at the\n"
-	"end. Without a name, read is an observer.\n"
+	"end. Without a name, read is an observer, which needs only read\n"
+	"permission on the ring (a durable consumer needs write permission\n"
+	"too: it stores its position in the ring).\n"
 	"\n"
 	"Options:\n"
 	"  -c, --consumer NAME    read as the durable consumer NAME (1-31 "
@@ -412,6 +414,10 @@ static int parse_show(struct reader *rd, const char *s)
 
 	while (n < SHOW_MAX && rd->show[n])
 		n++;
+	if (strlen(s) >= sizeof(buf)) {
+		usage_err("read", "--show: expected a list of seq, time, pos");
+		return -1;
+	}
 	snprintf(buf, sizeof(buf), "%s", s);
 	for (char *save, *t = strtok_r(buf, ",", &save); t;
 	     t = strtok_r(NULL, ",", &save)) {
