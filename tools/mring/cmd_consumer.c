@@ -1,7 +1,8 @@
 /*
- * mring consumers / mring consumer add|rm: list the consumer slots of a
- * ring, register a durable consumer ahead of time, or detach one that is
- * gone for good so it no longer holds the producer back.
+ * mring consumers / mring consumer add|rm|skip: list the consumer slots of
+ * a ring, register a durable consumer ahead of time, detach one that is
+ * gone for good so it no longer holds the producer back, or move one past
+ * a damaged record.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,19 +27,26 @@ static const char usage_list[] =
 static const char usage_one[] =
 	"Usage: mring consumer add FILE NAME [--from oldest|newest]\n"
 	"       mring consumer rm FILE NAME\n"
+	"       mring consumer skip FILE NAME\n"
 	"\n"
 	"add: register the durable consumer NAME now, so that the producer\n"
 	"     keeps everything from this point (--from newest, the default)\n"
 	"     or from the oldest data in the ring (--from oldest) for it.\n"
+	"     Only its slot is written: no data is mapped or read. An\n"
+	"     existing consumer keeps its position.\n"
 	"rm:  detach the durable consumer NAME: its position is forgotten and\n"
 	"     it no longer holds the producer back. Refused while a live\n"
 	"     process has it open.\n"
+	"skip: move the durable consumer NAME of a record ring, stopped by a\n"
+	"     damaged record ('corrupt record' from read), past the damage\n"
+	"     to the next record that verifies; says what was skipped (it\n"
+	"     counts as lost). Refused when its next record is not damaged.\n"
 	"\n"
 	"Options:\n"
 	"  -f, --from WHERE   add: where a new consumer starts\n"
-	"      --any-owner    add: even if another user owns the ring (only\n"
-	"                     if you trust that user); rm must run as the\n"
-	"                     ring's owner\n"
+	"      --any-owner    add, skip: even if another user owns the ring\n"
+	"                     (only if you trust that user); rm must run as\n"
+	"                     the ring's owner\n"
 	"  -h, --help         show this help\n";
 
 /* The ring file's only positional argument, with -h and -j (--json). */
@@ -138,21 +146,140 @@ static int consumer_rm(const char *path, const char *name)
 	return EXIT_OK;
 }
 
+/* The stored position of durable consumer `name`; 0 if not found. */
+static uint64_t stored_position(const char *path, const char *name)
+{
+	struct ring_state st;
+	uint64_t pos = 0;
+
+	if (ring_state_read(path, &st) < 0)
+		return 0;
+	for (unsigned i = 0; i < st.ncons; i++)
+		if (st.cons[i].durable && !strcmp(st.cons[i].name, name))
+			pos = st.cons[i].position;
+	ring_state_free(&st);
+	return pos;
+}
+
 static int consumer_add(const char *path, const char *name, int start,
                         unsigned flags)
 {
-	struct mring_config cfg = {
-		.consumer_name = name, .start = start, .flags = flags};
-	struct mring *r;
-	int rc = mring_open(path, MRING_CONSUMER, &cfg, &r);
+	int rc;
 
+	if (flags & MRING_F_ANY_OWNER) {
+		/*
+		 * mring_consumer_add() takes no flags, so it always refuses
+		 * another user's file; with the opt-in, register by opening
+		 * and closing the consumer instead (which maps and reads
+		 * ahead its first window).
+		 */
+		struct mring_config cfg = {
+			.consumer_name = name, .start = start, .flags = flags};
+		struct mring *r;
+		rc = mring_open(path, MRING_CONSUMER, &cfg, &r);
+		if (rc == 0)
+			mring_close(r); /* a durable consumer keeps its slot */
+	} else {
+		/* A slot in the control block only: no data mapped or read
+		 * ahead (a fresh sparse ring gets no page cache of zeros). */
+		rc = mring_consumer_add(path, name, start);
+	}
+	if (rc == -EEXIST) {
+		printf("%s: consumer '%s' exists, at position %llu (kept)\n",
+		       path, name,
+		       (unsigned long long)stored_position(path, name));
+		return EXIT_OK;
+	}
 	if (rc < 0)
 		return ring_err(path, rc, USE_CONSUMER, name);
-	struct mring_stats s;
-	mring_stats(r, &s);
-	mring_close(r); /* a durable consumer keeps its slot and position */
 	printf("%s: consumer '%s' at position %llu\n", path, name,
-	       (unsigned long long)s.position);
+	       (unsigned long long)stored_position(path, name));
+	return EXIT_OK;
+}
+
+/*
+ * Skip the damage that stops durable consumer `name` (mring_skip), and
+ * make its new position durable.
+ */
+static int consumer_skip(const char *path, const char *name, unsigned flags)
+{
+	struct mring_config cfg = {.consumer_name = name, .flags = flags};
+	struct ring_state st;
+	struct mring *r;
+	int found = 0, records, rc;
+
+	/* Opening an unknown name would register it: look first. */
+	rc = ring_state_read(path, &st);
+	if (rc < 0)
+		return ring_err(path, rc, USE_INSPECT, NULL);
+	records = !!(st.info.flags & MRING_F_RECORDS);
+	for (unsigned i = 0; i < st.ncons; i++)
+		found |= st.cons[i].durable && !strcmp(st.cons[i].name, name);
+	ring_state_free(&st);
+	if (!records) {
+		msg("%s: a byte ring carries no checks, so no record is ever "
+		    "damaged and there is nothing to skip",
+		    path);
+		return EXIT_USAGE;
+	}
+	if (!found) {
+		msg("%s: no durable consumer named '%s' — see 'mring "
+		    "consumers %s'",
+		    path, name, path);
+		return EXIT_FAIL;
+	}
+	rc = mring_open(path, MRING_CONSUMER, &cfg, &r);
+	if (rc < 0)
+		return ring_err(path, rc, USE_CONSUMER, name);
+	const void *p;
+	ssize_t n;
+	do /* a loss report first, in an overwrite ring: look again */
+		n = mring_peek(r, &p, 0);
+	while (n == MRING_ELAPPED);
+	struct mring_stats before;
+	mring_stats(r, &before);
+	if (n != MRING_ECORRUPT) {
+		if (n >= 0 || n == -EAGAIN)
+			msg("%s: consumer '%s' is not stopped by damage: %s; "
+			    "nothing skipped",
+			    path, name,
+			    n > 0 ? "its next record verifies"
+			          : "it has read everything there is");
+		else
+			ring_err(path, (int)n, USE_CONSUMER, name);
+		mring_close(r);
+		return EXIT_FAIL;
+	}
+	uint64_t bytes = 0, recs = 0;
+	rc = mring_skip(r, &bytes, &recs);
+	if (rc == MRING_ELAPPED) {
+		msg("%s: the damage was overwritten meanwhile; consumer '%s' "
+		    "moved on to the oldest data",
+		    path, name);
+	} else if (rc < 0) {
+		mring_close(r);
+		return ring_err(path, rc, USE_CONSUMER, name);
+	} else {
+		struct mring_where w;
+		char a[FMT_LEN], num[32] = "an unknown number of";
+		mring_tell(r, &w);
+		if (recs != UINT64_MAX)
+			snprintf(num, sizeof(num), "%llu",
+			         (unsigned long long)recs);
+		printf("%s: consumer '%s' skipped %s damaged record%s (%s, "
+		       "from pos:%llu); it goes on at pos:%llu\n",
+		       path, name, num, recs == 1 ? "" : "s",
+		       fmt_bytes(bytes, a), (unsigned long long)before.position,
+		       (unsigned long long)w.pos);
+	}
+	rc = mring_sync(r);
+	mring_close(r);
+	if (rc < 0) {
+		msg("%s: could not make the consumer's new position durable "
+		    "(mring_sync): %s",
+		    path, mring_strerror(rc));
+		return EXIT_FAIL;
+	}
 	return EXIT_OK;
 }
 
@@ -190,12 +317,12 @@ int cmd_consumer(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return usage_err("consumer", "missing 'add' or 'rm'");
+		return usage_err("consumer", "missing 'add', 'rm' or 'skip'");
 	const char *verb = argv[optind];
-	int add = !strcmp(verb, "add");
-	if (!add && strcmp(verb, "rm") && strcmp(verb, "remove"))
-		return usage_err("consumer", "unknown action '%s' (add or rm)",
-		                 verb);
+	int add = !strcmp(verb, "add"), skip = !strcmp(verb, "skip");
+	if (!add && !skip && strcmp(verb, "rm") && strcmp(verb, "remove"))
+		return usage_err("consumer",
+		                 "unknown action '%s' (add, rm or skip)", verb);
 	if (argc - optind < 3)
 		return usage_err("consumer", "missing FILE and NAME");
 	if (argc - optind > 3)
@@ -206,6 +333,8 @@ int cmd_consumer(int argc, char **argv)
 		return usage_err("consumer",
 		                 "consumer names have 1 to %d bytes",
 		                 MRING_NAME_MAX);
+	if (skip)
+		return consumer_skip(path, name, flags);
 	return add ? consumer_add(path, name, start, flags)
 	           : consumer_rm(path, name);
 }

@@ -27,6 +27,10 @@ static const char usage[] =
 	"  -r, --records           framed records instead of a byte stream\n"
 	"      --crc               records carry a CRC32C of their payload\n"
 	"                          (needs --records)\n"
+	"  -t, --timestamps        records carry the time they were written, so\n"
+	"                          that 'mring read --from time:...' finds\n"
+	"                          them (needs --records; file format\n"
+	"                          version 2, which older libraries refuse)\n"
 	"  -o, --overwrite         flight recorder: the producer never waits "
 	"and\n"
 	"                          overwrites the oldest data\n"
@@ -46,6 +50,8 @@ static int validate(const struct mring_config *cfg, const char *size_arg,
                     int have_win)
 {
 	uint64_t page = page_size(), cap = cfg->capacity;
+	/* A timestamp rides in every record: 8 more bytes of header. */
+	uint64_t ts = cfg->flags & MRING_F_TIMESTAMPS ? 8 : 0;
 	char a[FMT_LEN], b[FMT_LEN];
 
 	if (cap == 0) {
@@ -61,20 +67,20 @@ static int validate(const struct mring_config *cfg, const char *size_arg,
 		msg("--size %s: too large (at most 64 PiB)", fmt_bytes(cap, a));
 		return -1;
 	}
-	if (cfg->max_record && overlap(cfg->max_record, page) > cap / 2) {
+	if (cfg->max_record && overlap(cfg->max_record + ts, page) > cap / 2) {
 		uint64_t most = cap / 2 / page * page;
-		most = most > 32 ? most - 32 : 0;
+		most = most > 32 + ts ? most - 32 - ts : 0;
 		if (most == 0)
 			msg("--size %s: too small for any record: a ring "
 			    "needs at least 2 pages",
 			    fmt_bytes(cap, a));
 		else
 			msg("--max-record %llu: too large for a %s ring (at "
-			    "most %llu bytes, %s: a record and its 32-byte "
+			    "most %llu bytes, %s: a record and its %llu-byte "
 			    "header must fit in half the ring)",
 			    (unsigned long long)cfg->max_record,
 			    fmt_bytes(cap, a), (unsigned long long)most,
-			    fmt_bytes(most, b));
+			    fmt_bytes(most, b), (unsigned long long)(32 + ts));
 		return -1;
 	}
 	if (!cfg->max_record && overlap(1, page) > cap / 2) {
@@ -93,6 +99,12 @@ static int validate(const struct mring_config *cfg, const char *size_arg,
 		msg("--crc needs --records: only framed records carry a CRC");
 		return -1;
 	}
+	if ((cfg->flags & MRING_F_TIMESTAMPS) &&
+	    !(cfg->flags & MRING_F_RECORDS)) {
+		msg("--timestamps needs --records: only framed records carry "
+		    "a time (a byte ring can be sought by position only)");
+		return -1;
+	}
 	return 0;
 }
 
@@ -104,6 +116,7 @@ int cmd_create(int argc, char **argv)
 		{"max-record", required_argument, NULL, 'm'},
 		{"records", no_argument, NULL, 'r'},
 		{"crc", no_argument, NULL, 'C'},
+		{"timestamps", no_argument, NULL, 't'},
 		{"overwrite", no_argument, NULL, 'o'},
 		{"prealloc", no_argument, NULL, 'p'},
 		{"consumers", required_argument, NULL, 'c'},
@@ -117,7 +130,7 @@ int cmd_create(int argc, char **argv)
 	uint64_t v;
 
 	memset(&cfg, 0, sizeof(cfg)); /* zero: library defaults */
-	while ((c = getopt_long(argc, argv, "s:w:m:ropc:h", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "s:w:m:rtopc:h", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 's':
@@ -153,6 +166,9 @@ int cmd_create(int argc, char **argv)
 			break;
 		case 'C':
 			cfg.flags |= MRING_F_CRC;
+			break;
+		case 't':
+			cfg.flags |= MRING_F_TIMESTAMPS;
 			break;
 		case 'o':
 			cfg.flags |= MRING_F_OVERWRITE;
@@ -207,11 +223,12 @@ int cmd_create(int argc, char **argv)
 	if (rc < 0)
 		return ring_err(path, rc, USE_INSPECT, NULL);
 	printf("%s: %s ring, %s, %s of data, window %s, max record %s, %u "
-	       "consumer slots%s%s\n",
+	       "consumer slots%s%s%s\n",
 	       path, mode_kind(st.info.flags), mode_policy(st.info.flags),
 	       fmt_bytes(st.info.capacity, a), fmt_bytes(st.info.window, w),
 	       fmt_bytes(st.info.max_record, b), st.info.max_consumers,
 	       st.info.flags & MRING_F_CRC ? ", crc" : "",
+	       st.info.flags & MRING_F_TIMESTAMPS ? ", timestamps" : "",
 	       cfg.flags & MRING_F_PREALLOC ? ", preallocated" : "");
 	ring_state_free(&st);
 	return EXIT_OK;

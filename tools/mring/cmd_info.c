@@ -50,11 +50,13 @@ void print_consumers(FILE *f, const struct ring_state *st)
 	for (unsigned i = 0; i < st->ncons; i++) {
 		const struct mring_consumer_info *c = &st->cons[i];
 		uint64_t l = cons_lag(in, c);
-		fprintf(f, "  %-20s %16llu %12s %6.1f%% %-6s %d%s\n",
+		char pid[16] = "-"; /* 0: registered, never opened */
+		if (c->pid)
+			snprintf(pid, sizeof(pid), "%d", (int)c->pid);
+		fprintf(f, "  %-20s %16llu %12s %6.1f%% %-6s %s%s\n",
 		        c->durable ? c->name : "(observer)",
 		        (unsigned long long)c->position, fmt_bytes(l, lag),
-		        pct(l, in->capacity), c->alive ? "alive" : "dead",
-		        (int)c->pid,
+		        pct(l, in->capacity), c->alive ? "alive" : "dead", pid,
 		        c->position < in->tail ? "  (lapped: data lost)"
 		        : cons_blocking(st, c) ? "  (holds the producer back)"
 		                               : "");
@@ -72,15 +74,17 @@ int warn_dead_consumers(FILE *f, const char *path, const struct ring_state *st)
 		const struct mring_consumer_info *c = &st->cons[i];
 		if (!c->durable || c->alive)
 			continue;
+		char who[32] = "never opened";
+		if (c->pid)
+			snprintf(who, sizeof(who), "last pid %d", (int)c->pid);
 		fprintf(f,
-		        "warning: durable consumer '%s' is not attached (last "
-		        "pid %d) and %s behind; it holds the producer back "
-		        "once the ring is full. Resume it with 'mring read %s "
+		        "warning: durable consumer '%s' is not attached (%s) "
+		        "and %s behind; it holds the producer back once the "
+		        "ring is full. Resume it with 'mring read %s "
 		        "--consumer %s', or remove it with 'mring consumer rm "
 		        "%s %s'.\n",
-		        c->name, (int)c->pid,
-		        fmt_bytes(cons_lag(&st->info, c), lag), path, c->name,
-		        path, c->name);
+		        c->name, who, fmt_bytes(cons_lag(&st->info, c), lag),
+		        path, c->name, path, c->name);
 		n++;
 	}
 	return n;
@@ -93,8 +97,9 @@ static void print_text(const char *path, const struct ring_state *st)
 	uint64_t used = in->head - in->tail;
 
 	printf("%s: mring format %u\n", path, in->format_version);
-	printf("  mode          %s, %s%s\n", mode_kind(in->flags),
-	       mode_policy(in->flags), in->flags & MRING_F_CRC ? ", crc" : "");
+	printf("  mode          %s, %s%s%s\n", mode_kind(in->flags),
+	       mode_policy(in->flags), in->flags & MRING_F_CRC ? ", crc" : "",
+	       in->flags & MRING_F_TIMESTAMPS ? ", timestamps" : "");
 	printf("  capacity      %s (%llu bytes)\n", fmt_bytes(in->capacity, a),
 	       (unsigned long long)in->capacity);
 	printf("  window        %s\n", fmt_bytes(in->window, a));
@@ -201,11 +206,13 @@ void json_ring(FILE *f, const char *path, const struct ring_state *st,
 	json_str(f, path);
 	fprintf(f,
 	        ",\"format_version\":%u,\"mode\":\"%s\",\"policy\":\"%s\","
-	        "\"records\":%s,\"overwrite\":%s,\"crc\":%s",
+	        "\"records\":%s,\"overwrite\":%s,\"crc\":%s,"
+	        "\"timestamps\":%s",
 	        in->format_version, mode_kind(in->flags),
 	        mode_policy(in->flags), jbool(in->flags & MRING_F_RECORDS),
 	        jbool(in->flags & MRING_F_OVERWRITE),
-	        jbool(in->flags & MRING_F_CRC));
+	        jbool(in->flags & MRING_F_CRC),
+	        jbool(in->flags & MRING_F_TIMESTAMPS));
 	fprintf(f,
 	        ",\"capacity\":%llu,\"window\":%u,\"max_record\":%u,"
 	        "\"data_offset\":%llu,\"file_size\":%llu,\"created_ns\":%llu",

@@ -4,10 +4,12 @@
  * one record per line (or raw) through a small output buffer.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,14 +22,29 @@ static const char usage[] =
 	"producer closes the stream. A durable consumer (--consumer NAME)\n"
 	"resumes where it left off and holds the producer back in a\n"
 	"back-pressure ring; its position is made durable (mring_sync) at the\n"
-	"end. Without a name, read is an observer.\n"
+	"end. Without a name, read is an observer, which needs only read\n"
+	"permission on the ring (a durable consumer needs write permission\n"
+	"too: it stores its position in the ring).\n"
 	"\n"
 	"Options:\n"
 	"  -c, --consumer NAME    read as the durable consumer NAME (1-31 "
 	"bytes)\n"
 	"  -f, --follow           wait for new data until the stream ends\n"
-	"      --from WHERE       where a new consumer starts: oldest (the\n"
-	"                         default) or newest\n"
+	"      --from WHERE       start at WHERE: oldest, newest, seq:N (the\n"
+	"                         record numbered N), time:TIME (the first\n"
+	"                         record written at or after TIME; rings made\n"
+	"                         with --timestamps) or pos:N (byte position;\n"
+	"                         records: the first starting there or after).\n"
+	"                         TIME is ISO 8601, 2026-12-02T14:02:10Z,\n"
+	"                         ...10.5+01:00, '2026-12-02 14:02' (local\n"
+	"                         time), or @NANOSECONDS since the epoch.\n"
+	"                         Moves a durable consumer's stored position.\n"
+	"                         Without it: where the consumer left off, or\n"
+	"                         the oldest data for a new one\n"
+	"      --show FIELDS      record rings: start each line with FIELDS,\n"
+	"                         a comma-separated list of seq, time and pos,\n"
+	"                         each as --from takes it (seq:N, time:TIME,\n"
+	"                         pos:N) and followed by a tab\n"
 	"      --raw              record rings: records as they are, with no\n"
 	"                         newline after each\n"
 	"      --pcap             record rings of packets in the format of\n"
@@ -48,11 +65,17 @@ static const char usage[] =
 	"\n"
 	"A closed stdout (EPIPE) ends read quietly with status 0.\n";
 
+/* --show: what goes before each record. */
+enum { SHOW_SEQ = 1, SHOW_TIME, SHOW_POS };
+#define SHOW_MAX 3
+
 struct reader {
 	const char *path;
 	struct mring *r;
 	int follow, raw, records, overwrite, pcap;
-	unsigned char *rec; /* --pcap: a copy of the record */
+	int show[SHOW_MAX];   /* SHOW_*, in the order asked; 0 ends */
+	const char *consumer; /* --consumer NAME, or NULL */
+	unsigned char *rec;   /* --pcap: a copy of the record */
 	size_t reccap;
 	int epipe;  /* stdout was closed */
 	int failed; /* stdout failed otherwise */
@@ -94,6 +117,32 @@ static int out_flush(struct reader *rd)
 static int out_record(struct reader *rd, const void *p, size_t len)
 {
 	size_t need = len + !rd->raw;
+
+	if (rd->show[0]) {
+		/* The fields of --show, as --from takes them. */
+		struct mring_where w;
+		char pre[3 * (TIME_LEN + 8)], t[TIME_LEN];
+		size_t n = 0;
+		mring_tell(rd->r, &w);
+		for (int i = 0; i < SHOW_MAX && rd->show[i]; i++) {
+			if (rd->show[i] == SHOW_SEQ)
+				n += (size_t)snprintf(
+					pre + n, sizeof(pre) - n, "seq:%llu\t",
+					(unsigned long long)w.seq);
+			else if (rd->show[i] == SHOW_TIME)
+				n += (size_t)snprintf(pre + n, sizeof(pre) - n,
+				                      "time:%s\t",
+				                      fmt_time_ns(w.ts, t));
+			else
+				n += (size_t)snprintf(
+					pre + n, sizeof(pre) - n, "pos:%llu\t",
+					(unsigned long long)w.pos);
+		}
+		if (rd->outlen + n > sizeof(rd->out) && out_flush(rd) < 0)
+			return -1;
+		memcpy(rd->out + rd->outlen, pre, n);
+		rd->outlen += n;
+	}
 
 	if (rd->outlen + need > sizeof(rd->out) && out_flush(rd) < 0)
 		return -1;
@@ -251,9 +300,18 @@ static int read_loop(struct reader *rd)
 			struct mring_stats s;
 			out_flush(rd);
 			mring_stats(rd->r, &s);
-			msg("%s: corrupt record at position %llu — see 'mring "
-			    "check %s'",
-			    rd->path, (unsigned long long)s.position, rd->path);
+			if (rd->consumer)
+				msg("%s: corrupt record at position %llu — see "
+				    "'mring check %s'; 'mring consumer skip %s "
+				    "%s' moves this consumer past it (what it "
+				    "skips is lost)",
+				    rd->path, (unsigned long long)s.position,
+				    rd->path, rd->path, rd->consumer);
+			else
+				msg("%s: corrupt record at position %llu — see "
+				    "'mring check %s'",
+				    rd->path, (unsigned long long)s.position,
+				    rd->path);
 			return EXIT_FAIL;
 		}
 		if (n < 0) {
@@ -305,12 +363,198 @@ static int read_loop(struct reader *rd)
 	return stop_signal ? 128 + stop_signal : EXIT_OK;
 }
 
+/* --from WHERE. */
+struct from {
+	int given;
+	int whence; /* MRING_SEEK_* */
+	uint64_t value;
+	const char *text; /* as given */
+};
+
+static int parse_from(const char *s, struct from *f)
+{
+	f->given = 1;
+	f->text = s;
+	f->value = 0;
+	if (!strcmp(s, "oldest")) {
+		f->whence = MRING_SEEK_OLDEST;
+		return 0;
+	}
+	if (!strcmp(s, "newest")) {
+		f->whence = MRING_SEEK_NEWEST;
+		return 0;
+	}
+	if (!strncmp(s, "seq:", 4) || !strncmp(s, "pos:", 4)) {
+		char *end;
+		f->whence = s[0] == 's' ? MRING_SEEK_SEQ : MRING_SEEK_POS;
+		errno = 0;
+		f->value = strtoull(s + 4, &end, 10);
+		if (!isdigit((unsigned char)s[4]) || *end || errno) {
+			msg("--from %s: expected a number after '%.4s'", s, s);
+			return -1;
+		}
+		return 0;
+	}
+	if (!strncmp(s, "time:", 5)) {
+		f->whence = MRING_SEEK_TIME;
+		return parse_time_ns("--from time:", s + 5, &f->value);
+	}
+	usage_err("read",
+	          "--from %s: expected oldest, newest, seq:N, time:TIME or "
+	          "pos:N",
+	          s);
+	return -1;
+}
+
+/* --show FIELDS (may be given several times): appended to rd->show. */
+static int parse_show(struct reader *rd, const char *s)
+{
+	char buf[64];
+	int n = 0;
+
+	while (n < SHOW_MAX && rd->show[n])
+		n++;
+	if (strlen(s) >= sizeof(buf)) {
+		usage_err("read", "--show: expected a list of seq, time, pos");
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *save, *t = strtok_r(buf, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		int v = !strcmp(t, "seq")    ? SHOW_SEQ
+		        : !strcmp(t, "time") ? SHOW_TIME
+		        : !strcmp(t, "pos")  ? SHOW_POS
+		                             : 0;
+		if (!v) {
+			usage_err("read",
+			          "--show %s: '%s' is not a field (seq, time, "
+			          "pos)",
+			          s, t);
+			return -1;
+		}
+		int dup = 0;
+		for (int i = 0; i < n; i++)
+			dup |= rd->show[i] == v;
+		if (!dup)
+			rd->show[n++] = v;
+	}
+	if (n == 0) {
+		usage_err("read", "--show: expected seq, time or pos");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * --from on the open handle: mring_seek, and what it means in words.
+ * Returns 0, or the exit status after a message.
+ */
+static int seek_from(struct reader *rd, const struct from *f, const char *name)
+{
+	struct mring_where w;
+	struct mring_stats s;
+	char t[TIME_LEN], at[96];
+	int rc = mring_seek(rd->r, f->whence, f->value);
+
+	mring_stats(rd->r, &s);
+	if (rc == -ERANGE) {
+		if (f->whence == MRING_SEEK_POS)
+			msg("%s: --from %s: beyond the end of the stream (the "
+			    "head, where the next byte goes, is pos:%llu)",
+			    rd->path, f->text, (unsigned long long)s.head);
+		else
+			msg("%s: --from %s: there is no record with that "
+			    "number yet (it is beyond the newest record)",
+			    rd->path, f->text);
+		return EXIT_FAIL;
+	}
+	if (rc == MRING_ECORRUPT) {
+		msg("%s: --from %s: a damaged record on the way — see 'mring "
+		    "check %s'",
+		    rd->path, f->text, rd->path);
+		return EXIT_FAIL;
+	}
+	if (rc == -EAGAIN) {
+		msg("%s: --from %s: the producer overwrote the records faster "
+		    "than they could be searched; try again, or a later point",
+		    rd->path, f->text);
+		return EXIT_FAIL;
+	}
+	if (rc < 0)
+		return ring_err(rd->path, rc, USE_CONSUMER, name);
+	mring_tell(rd->r, &w);
+	if (w.seq != MRING_SEQ_NONE)
+		snprintf(at, sizeof(at), "seq:%llu, pos:%llu",
+		         (unsigned long long)w.seq, (unsigned long long)w.pos);
+	else
+		snprintf(at, sizeof(at), "pos:%llu", (unsigned long long)w.pos);
+	if (rc == 1 && f->whence == MRING_SEEK_TIME)
+		msg("%s: --from %s: records written then were overwritten "
+		    "(the oldest record left is later); reading from the "
+		    "oldest record instead (%s)",
+		    rd->path, f->text, at);
+	else if (rc == 1)
+		msg("%s: --from %s: no longer in the ring (overwritten); "
+		    "reading from the oldest %s instead (%s)",
+		    rd->path, f->text, rd->records ? "record" : "data", at);
+	else if (f->whence == MRING_SEEK_TIME && w.pos == s.head)
+		msg("%s: --from %s (%s): no record was written that late yet; "
+		    "only records written from now on follow",
+		    rd->path, f->text, fmt_time_ns(f->value, t));
+	return EXIT_OK;
+}
+
+/*
+ * mring_open failed. Permission problems get words for what a reader
+ * needs: an observer only read permission (the library falls back to a
+ * read-only observer by itself), a durable consumer also write
+ * permission, since it stores its position in the ring.
+ */
+static int open_err(const char *path, int rc, const struct mring_config *cfg)
+{
+	struct stat sb;
+
+	if ((rc == -EACCES || rc == -EPERM || rc == -EROFS) &&
+	    stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+		int readable = access(path, R_OK) == 0;
+		if (cfg->consumer_name && readable) {
+			msg("%s: %s — a durable consumer (--consumer) stores its "
+			    "position in the ring file and needs write access "
+			    "to it%s; without --consumer, read is an observer, "
+			    "which only needs read permission",
+			    path, mring_strerror(rc),
+			    rc == -EROFS ? " (the file system is read-only)"
+			                 : "");
+			return EXIT_USAGE;
+		}
+		if (!cfg->consumer_name && readable && sb.st_uid != geteuid() &&
+		    !(cfg->flags & MRING_F_ANY_OWNER)) {
+			msg("%s: %s — the ring belongs to another user (uid "
+			    "%d) and you may only read it; add --any-owner to "
+			    "read it anyway as a read-only observer (only if "
+			    "you trust that user: the owner can truncate it "
+			    "under the reader)",
+			    path, mring_strerror(rc), (int)sb.st_uid);
+			return EXIT_USAGE;
+		}
+		if (!readable) {
+			msg("%s: %s — reading a ring needs read permission on "
+			    "the file (an observer) or read and write "
+			    "permission (--consumer)",
+			    path, mring_strerror(rc));
+			return EXIT_USAGE;
+		}
+	}
+	return ring_err(path, rc, USE_CONSUMER, cfg->consumer_name);
+}
+
 int cmd_read(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"consumer", required_argument, NULL, 'c'},
 		{"follow", no_argument, NULL, 'f'},
 		{"from", required_argument, NULL, 'F'},
+		{"show", required_argument, NULL, 's'},
 		{"raw", no_argument, NULL, 'R'},
 		{"pcap", no_argument, NULL, 'p'},
 		{"sync-every", required_argument, NULL, 'S'},
@@ -323,6 +567,7 @@ int cmd_read(int argc, char **argv)
 	static struct reader rd; /* large buffer: not on the stack */
 	struct mring_config cfg;
 	int when = PROGRESS_NEVER, c, no_sync = 0;
+	struct from from = {0};
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.start = MRING_START_OLDEST;
@@ -340,15 +585,16 @@ int cmd_read(int argc, char **argv)
 			rd.follow = 1;
 			break;
 		case 'F':
-			if (!strcmp(optarg, "oldest"))
-				cfg.start = MRING_START_OLDEST;
-			else if (!strcmp(optarg, "newest"))
-				cfg.start = MRING_START_NEWEST;
-			else
-				return usage_err("read",
-				                 "--from %s: expected 'oldest' "
-				                 "or 'newest'",
-				                 optarg);
+			if (parse_from(optarg, &from) < 0)
+				return EXIT_USAGE;
+			/* A new consumer starts there; then the seek. */
+			cfg.start = from.whence == MRING_SEEK_NEWEST
+			                    ? MRING_START_NEWEST
+			                    : MRING_START_OLDEST;
+			break;
+		case 's':
+			if (parse_show(&rd, optarg) < 0)
+				return EXIT_USAGE;
 			break;
 		case 'R':
 			rd.raw = 1;
@@ -395,6 +641,10 @@ int cmd_read(int argc, char **argv)
 		return usage_err("read",
 		                 "--pcap writes packets, --raw records: "
 		                 "choose one");
+	if (rd.show[0] && (rd.pcap || rd.raw))
+		return usage_err("read", "--show labels lines of text; it does "
+		                         "not go with --raw or --pcap");
+	rd.consumer = cfg.consumer_name;
 	rd.dur.on = cfg.consumer_name && !no_sync;
 	rd.dur.what = "the consumer's position";
 
@@ -402,10 +652,34 @@ int cmd_read(int argc, char **argv)
 	int rc = ring_state_read(rd.path, &st);
 	if (rc < 0)
 		return ring_err(rd.path, rc, USE_CONSUMER, cfg.consumer_name);
+	int known = 0; /* the durable consumer exists already */
+	for (unsigned i = 0; cfg.consumer_name && i < st.ncons; i++)
+		known |= st.cons[i].durable &&
+		         !strcmp(st.cons[i].name, cfg.consumer_name);
 	rd.records = !!(st.info.flags & MRING_F_RECORDS);
 	rd.overwrite = !!(st.info.flags & MRING_F_OVERWRITE);
 	rd.reccap = st.info.max_record;
+	int stamped = !!(st.info.flags & MRING_F_TIMESTAMPS);
 	ring_state_free(&st);
+	int want_time = from.given && from.whence == MRING_SEEK_TIME;
+	for (int i = 0; i < SHOW_MAX; i++)
+		want_time |= rd.show[i] == SHOW_TIME;
+	if (!rd.records &&
+	    (rd.show[0] || (from.given && from.whence == MRING_SEEK_SEQ) ||
+	     want_time)) {
+		msg("%s: this is a byte ring: it has no records, so no record "
+		    "numbers or times (--from seq:, --from time:, --show); "
+		    "--from pos:N seeks by byte position",
+		    rd.path);
+		return EXIT_USAGE;
+	}
+	if (want_time && !stamped) {
+		msg("%s: this ring's records carry no time (it was created "
+		    "without --timestamps); --from seq:N and --show seq use "
+		    "record numbers instead",
+		    rd.path);
+		return EXIT_USAGE;
+	}
 	if (rd.pcap && !rd.records) {
 		msg("%s: --pcap reads record rings of packets (one per record, "
 		    "as examples/capture.c writes them); this is a byte ring — "
@@ -423,8 +697,24 @@ int cmd_read(int argc, char **argv)
 	}
 
 	rc = mring_open(rd.path, MRING_CONSUMER, &cfg, &rd.r);
-	if (rc < 0)
-		return ring_err(rd.path, rc, USE_CONSUMER, cfg.consumer_name);
+	if (rc < 0) {
+		free(rd.rec);
+		return open_err(rd.path, rc, &cfg);
+	}
+	if (from.given) {
+		rc = seek_from(&rd, &from, cfg.consumer_name);
+		if (rc != EXIT_OK) {
+			mring_close(rd.r);
+			free(rd.rec);
+			/* A consumer this run registered does not stay
+			 * behind, holding the producer back, after an
+			 * error. */
+			if (cfg.consumer_name && !known)
+				mring_consumer_remove(rd.path,
+				                      cfg.consumer_name);
+			return rc;
+		}
+	}
 	stop_on_signals();
 	progress_init(&rd.pr, when, "read");
 	durable_start(&rd.dur, rd.r, rd.path);

@@ -324,6 +324,126 @@ const char *fmt_rate(double r, char *buf)
 	return buf;
 }
 
+/* ---- times ------------------------------------------------------------- */
+
+const char *fmt_time_ns(uint64_t ns, char *buf)
+{
+	time_t t = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	char day[32];
+
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm))
+		snprintf(buf, TIME_LEN, "@%llu", (unsigned long long)ns);
+	else
+		snprintf(buf, TIME_LEN, "%s.%09uZ", day,
+		         (unsigned)(ns % 1000000000u));
+	return buf;
+}
+
+/* n digits at *p into *v; advances *p. 0, or -1 if not n digits. */
+static int digits(const char **p, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (!isdigit((unsigned char)**p))
+			return -1;
+		*v = *v * 10 + (**p - '0');
+	}
+	return 0;
+}
+
+int parse_time_ns(const char *opt, const char *s, uint64_t *out)
+{
+	const char *p = s;
+	int y, mo, d, h = 0, mi = 0, sec = 0, zone = 0, utc = 0;
+	uint64_t frac = 0;
+
+	if (*p == '@') {
+		uint64_t v = 0;
+		if (!isdigit((unsigned char)p[1]))
+			goto bad;
+		for (p++; isdigit((unsigned char)*p); p++)
+			if (__builtin_mul_overflow(v, 10, &v) ||
+			    __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+				goto range;
+		if (*p)
+			goto bad;
+		*out = v;
+		return 0;
+	}
+	if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
+	    *p++ != '-' || digits(&p, 2, &d))
+		goto bad;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+			goto bad;
+		if (*p == ':') {
+			p++;
+			if (digits(&p, 2, &sec))
+				goto bad;
+			if (*p == '.' || *p == ',') {
+				int n = 0;
+				for (p++; isdigit((unsigned char)*p); p++, n++)
+					if (n < 9)
+						frac = frac * 10 +
+						       (uint64_t)(*p - '0');
+				if (n == 0 || n > 9)
+					goto bad;
+				for (; n < 9; n++)
+					frac *= 10;
+			}
+		}
+	}
+	if (*p == 'Z' || *p == 'z') {
+		utc = 1;
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, zh, zm = 0;
+		if (digits(&p, 2, &zh))
+			goto bad;
+		if (*p == ':')
+			p++;
+		if (isdigit((unsigned char)*p) && digits(&p, 2, &zm))
+			goto bad;
+		if (zh > 23 || zm > 59)
+			goto bad;
+		utc = 1;
+		zone = sign * (zh * 3600 + zm * 60);
+	}
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 59)
+		goto bad;
+	struct tm tm = {.tm_year = y - 1900,
+	                .tm_mon = mo - 1,
+	                .tm_mday = d,
+	                .tm_hour = h,
+	                .tm_min = mi,
+	                .tm_sec = sec,
+	                .tm_isdst = -1};
+	time_t t = utc ? timegm(&tm) : mktime(&tm);
+	/* Both normalise: 2026-02-30 would become March 2nd. */
+	if (tm.tm_mon != mo - 1 || tm.tm_mday != d)
+		goto bad;
+	t -= zone;
+	if (t < 0)
+		goto range;
+	if ((uint64_t)t > (UINT64_MAX - frac) / 1000000000u)
+		goto range;
+	*out = (uint64_t)t * 1000000000u + frac;
+	return 0;
+bad:
+	msg("%s%s: not a time; expected ISO 8601 such as "
+	    "2026-12-02T14:02:10Z, 2026-12-02T15:02:10.5+01:00 or "
+	    "'2026-12-02 14:02' (local time), or @NANOSECONDS since the epoch",
+	    opt, s);
+	return -1;
+range:
+	msg("%s%s: out of range (from 1970 to the year 2554)", opt, s);
+	return -1;
+}
+
 double now_s(void)
 {
 	struct timespec ts;

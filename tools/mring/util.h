@@ -71,6 +71,24 @@ const char *fmt_bytes(uint64_t v, char *buf);
 /* "123.4 MB/s" (decimal megabytes) into buf; returns buf. */
 const char *fmt_rate(double bytes_per_s, char *buf);
 
+/* Room for a time formatted by fmt_time_ns(). */
+#define TIME_LEN 48
+
+/*
+ * A record's timestamp (nanoseconds since the epoch) as ISO 8601 in UTC
+ * with nanoseconds, "2026-12-02T14:02:10.123456789Z", into buf (TIME_LEN
+ * bytes); parse_time_ns() reads it back exactly. Returns buf.
+ */
+const char *fmt_time_ns(uint64_t ns, char *buf);
+
+/*
+ * Parse a time: ISO 8601 "YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][ZONE]"
+ * with up to 9 digits of fraction and ZONE "Z", "+HH:MM", "-HHMM" or
+ * "+HH" (no zone: local time), or "@N", nanoseconds since the epoch.
+ * `opt` names the option in messages. Returns 0, or prints why and -1.
+ */
+int parse_time_ns(const char *opt, const char *s, uint64_t *out);
+
 /* Monotonic time in seconds. */
 double now_s(void);
 

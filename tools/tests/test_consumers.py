@@ -35,8 +35,28 @@ def list_add_remove():
     names = [c["name"] for c in consumers(path)]
     expect(names == ["new"], names)
     # Re-adding an existing name keeps its position.
-    mring("consumer", "add", path, "new", "--from", "oldest")
+    contains(mring("consumer", "add", path, "new", "--from", "oldest").stdout,
+             "consumer 'new' exists, at position 1000 (kept)")
     expect(consumers(path)[0]["position"] == 1000, consumers(path))
+
+
+@test
+def add_does_not_open():
+    # consumer add registers through mring_consumer_add: a slot in the
+    # control block, no window mapped, nothing read ahead -- a fresh
+    # sparse ring gets no page cache of zeros, and no process opened it.
+    path = create("sparse.r", "--size", "256M", "--sparse")
+    contains(mring("consumer", "add", path, "later").stdout,
+             "consumer 'later' at position 0")
+    i = json.loads(mring("info", path, "--json").stdout)
+    (c,) = i["consumers"]
+    expect(c["name"] == "later" and c["pid"] == 0 and not c["alive"], c)
+    expect(i["cache_bytes"] in (0, None), i)
+    contains(mring("consumers", path).stdout,
+             "'later' is not attached (never opened)")
+    # It holds its place: what is written next is kept for it.
+    mring("write", path, input="kept\n")
+    expect(mring("read", path, "-c", "later").stdout == "kept\n", "read")
 
 
 @test
@@ -91,13 +111,56 @@ def remove_refusals():
     expect(consumers(path) == [], consumers(path))
 
 
+def flip(path, offset):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+@test
+def skip_damage():
+    path = create("dmg.r", "--size", "1M", "--records", "--crc")
+    mring("consumer", "add", path, "x", "--from", "oldest")
+    mring("write", path, "--records",
+          input="".join("line %05d\n" % i for i in range(1000)))
+    i = json.loads(mring("info", path, "--json").stdout)
+    # Record 10's payload: each record is a 16-byte header and 16 bytes.
+    flip(path, i["data_offset"] + (i["tail"] + 10 * 32) % i["capacity"] + 16)
+    p = mring("read", path, "-c", "x", rc=1)
+    expect(p.stdout == "".join("line %05d\n" % k for k in range(10)),
+           p.stdout)
+    contains(p.stderr, "corrupt record at position 320",
+             "'mring consumer skip %s x' moves this consumer past it"
+             % path)
+    # It stays stopped there...
+    mring("read", path, "-c", "x", rc=1)
+    p = mring("consumer", "skip", path, "x")
+    contains(p.stdout, "consumer 'x' skipped 1 damaged record (32 B, from "
+             "pos:320); it goes on at pos:352")
+    # ... and after the skip reads on from the next record.
+    out = mring("read", path, "-c", "x").stdout
+    expect(out == "".join("line %05d\n" % k for k in range(11, 1000)),
+           out[:40])
+    p = mring("consumer", "skip", path, "x", rc=1)
+    contains(p.stderr, "not stopped by damage", "nothing skipped")
+    p = mring("consumer", "skip", path, "y", rc=1)
+    contains(p.stderr, "no durable consumer named 'y'")
+    expect([c["name"] for c in consumers(path)] == ["x"], "y not added")
+    b = create("dmgb.r", "--size", "1M")
+    mring("consumer", "add", b, "x")
+    p = mring("consumer", "skip", b, "x", rc=2)
+    contains(p.stderr, "byte ring carries no checks")
+
+
 @test
 def usage_and_file_errors():
     path = create("u.r", "--size", "1M")
     p = mring("consumer", "add", path, "x" * 32, rc=2)
     contains(p.stderr, "1 to 31 bytes")
     p = mring("consumer", "frob", path, "x", rc=2)
-    contains(p.stderr, "unknown action 'frob'")
+    contains(p.stderr, "unknown action 'frob' (add, rm or skip)")
     p = mring("consumer", "rm", path, rc=2)
     contains(p.stderr, "missing FILE and NAME")
     p = mring("consumer", "add", path, "x", "--from", "middle", rc=2)

@@ -54,6 +54,30 @@ def all_options():
 
 
 @test
+def timestamps():
+    path = tmp("ts.r")
+    p = mring("create", path, "--size", "1M", "--records", "--timestamps")
+    contains(p.stdout, "records ring", "timestamps")
+    i = info(path)
+    expect(i["timestamps"] is True and i["format_version"] == 2, i)
+    contains(mring("info", path).stdout, "mring format 2",
+             "records, back-pressure, timestamps")
+    i = info(create("nots.r", "--size", "1M", "--records"))
+    expect(i["timestamps"] is False and i["format_version"] == 1, i)
+    p = mring("create", tmp("tsx.r"), "--size", "1M", "--timestamps", rc=2)
+    contains(p.stderr, "--timestamps needs --records")
+    # The stamp takes 8 bytes of the room a record has in half the ring.
+    most = 8 * PAGE - 32 - 8
+    p = mring("create", tmp("tsx.r"), "--size", str(16 * PAGE), "--records",
+              "--timestamps", "--max-record", str(most + 1), rc=2)
+    contains(p.stderr, "at most %d bytes" % most, "40-byte header")
+    expect(not os.path.exists(tmp("tsx.r")), "nothing created")
+    mring("create", tmp("tsx.r"), "--size", str(16 * PAGE), "--records",
+          "--timestamps", "--max-record", str(most))
+    expect(info(tmp("tsx.r"))["max_record"] == most, info(tmp("tsx.r")))
+
+
+@test
 def bad_sizes():
     p = mring("create", tmp("x.r"), "--size", "0", rc=2)
     contains(p.stderr, "mring: --size 0: must be greater than 0")
