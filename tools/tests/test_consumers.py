@@ -45,7 +45,7 @@ def add_does_not_open():
     # consumer add registers through mring_consumer_add: a slot in the
     # control block, no window mapped, nothing read ahead -- a fresh
     # sparse ring gets no page cache of zeros, and no process opened it.
-    path = create("sparse.r", "--size", "256M", "--sparse")
+    path = create("sparse.r", "--size", "256M")
     contains(mring("consumer", "add", path, "later").stdout,
              "consumer 'later' at position 0")
     i = json.loads(mring("info", path, "--json").stdout)
