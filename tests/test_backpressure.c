@@ -20,17 +20,6 @@ static uint64_t cap16(void)
 	return 16 * (uint64_t)tu_page();
 }
 
-static struct mring *open_named(const char *path, const char *name)
-{
-	struct mring_config cfg;
-	struct mring *c;
-
-	memset(&cfg, 0, sizeof cfg);
-	cfg.consumer_name = name;
-	assert_rc(mring_open(path, MRING_CONSUMER, &cfg, &c), 0);
-	return c;
-}
-
 /* Byte mode: fill to exactly capacity with odd chunks. */
 static uint64_t fill_bytes(struct mring *p, uint64_t pos, uint64_t upto,
                            size_t maxrec)
@@ -62,7 +51,7 @@ static void test_bytes_full(void **state)
 
 	(void)state;
 	tu_create(path, cap, (uint32_t)maxrec, 0);
-	c = open_named(path, "slow");
+	c = tu_consumer(path, "slow");
 	assert_rc(mring_open(path, MRING_CONSUMER, NULL, &obs), 0);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 
@@ -155,7 +144,7 @@ static void test_records_full(void **state)
 
 	(void)state;
 	tu_create(path, cap, 2048, MRING_F_RECORDS);
-	c = open_named(path, "slow");
+	c = tu_consumer(path, "slow");
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	while (head < cap) {
 		assert_rc(mring_reserve(p, len, &w, 0), 0);
@@ -274,7 +263,7 @@ static void test_producer_woken_across_processes(void **state)
 	b.cap = cap16();
 	b.maxrec = 2 * (size_t)tu_page() - 16;
 	tu_create(path, b.cap, (uint32_t)b.maxrec, 0);
-	c = open_named(path, "slow");
+	c = tu_consumer(path, "slow");
 	mring_close(c); /* registered at 0; reopened after the fork */
 	assert_int_equal(pipe(fds), 0);
 	b.fd = fds[1];
@@ -283,7 +272,7 @@ static void test_producer_woken_across_processes(void **state)
 	assert_int_equal(tu_get_u64_fd(fds[0], &v), 1);
 	assert_true(v == b.cap);
 
-	c = open_named(path, "slow");
+	c = tu_consumer(path, "slow");
 	tu_wait_sleeper(path, TU_OFF_SPACE_FUTEX, 2000);
 	/* Free exactly the 4096 bytes the child waits for. */
 	while (rpos < 4096) {

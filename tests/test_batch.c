@@ -32,17 +32,6 @@ static void produce(struct mring *p, uint64_t from, uint64_t to)
 	}
 }
 
-static struct mring *consumer(const char *path, const char *name)
-{
-	struct mring_config cfg;
-	struct mring *c;
-
-	memset(&cfg, 0, sizeof cfg);
-	cfg.consumer_name = name;
-	assert_rc(mring_open(path, MRING_CONSUMER, &cfg, &c), 0);
-	return c;
-}
-
 static void check_msgs(const struct mring_msg *m, ssize_t n, uint64_t first,
                        bool ts)
 {
@@ -68,7 +57,7 @@ static void check_batches(unsigned flags)
 	bool ts = flags & MRING_F_TIMESTAMPS;
 
 	tu_create(path, 64 * 4096, MAXLEN, MRING_F_RECORDS | flags);
-	c = consumer(path, "b");
+	c = tu_consumer(path, "b");
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	assert_rc(mring_peek_many(c, m, 64, 0), -EAGAIN);
 	assert_rc(mring_release_many(c, 0), -EINVAL); /* no batch */
@@ -160,7 +149,7 @@ static void test_batches_windows(void **state)
 	cfg.window = 1u << 20;
 	tu_rm(path);
 	assert_rc(mring_create(path, &cfg), 0);
-	c = consumer(path, "w");
+	c = tu_consumer(path, "w");
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	while (next < 40000) {
 		if (made < 40000) {
@@ -189,7 +178,7 @@ static void test_batch_lapped(void **state)
 
 	(void)state;
 	tu_create(path, 16 * 4096, MAXLEN, MRING_F_RECORDS | MRING_F_OVERWRITE);
-	c = consumer(path, "o");
+	c = tu_consumer(path, "o");
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce(p, 0, 40);
 	assert_rc(mring_peek_many(c, m, 32, 0), 32);
@@ -232,7 +221,7 @@ static void test_batch_damage(void **state)
 
 	(void)state;
 	tu_create(path, 16 * 4096, MAXLEN, MRING_F_RECORDS);
-	c = consumer(path, "d");
+	c = tu_consumer(path, "d");
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce(p, 0, 10);
 	assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
@@ -258,7 +247,7 @@ static void test_batch_bytes(void **state)
 
 	(void)state;
 	tu_create(path, 16 * 4096, MAXLEN, 0);
-	c = consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	assert_rc(mring_peek_many(c, m, 4, 0), -EINVAL);
 	assert_rc(mring_release_many(c, 1), -EINVAL);
 	mring_close(c);
@@ -330,7 +319,7 @@ static void check_writev(unsigned flags)
 	assert_rc(mring_writev(pa, big, -1, 0), -EINVAL);
 	mring_close(pa);
 	mring_close(pb);
-	struct mring *c = consumer(a, NULL);
+	struct mring *c = tu_consumer(a, NULL);
 	assert_rc(mring_writev(c, big, 1, 0), MRING_EROLE);
 	mring_close(c);
 }

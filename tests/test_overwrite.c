@@ -23,17 +23,6 @@ static size_t maxrec(void)
 	return 2 * (size_t)tu_page() - 16;
 }
 
-static struct mring *open_consumer(const char *path, const char *name)
-{
-	struct mring_config cfg;
-	struct mring *c;
-
-	memset(&cfg, 0, sizeof cfg);
-	cfg.consumer_name = name;
-	assert_rc(mring_open(path, MRING_CONSUMER, &cfg, &c), 0);
-	return c;
-}
-
 /* Produce records first..last-1 with timeout 0: never refused. */
 static void produce_records(struct mring *p, uint64_t first, uint64_t last)
 {
@@ -108,7 +97,7 @@ static void records_lapped(const char *name, unsigned flags)
 	uint64_t total;
 
 	tu_create(path, cap16(), (uint32_t)maxrec(), MRING_F_RECORDS | flags);
-	c = open_consumer(path, name);
+	c = tu_consumer(path, name);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce_records(p, 0, 10);
 	for (uint64_t s = 0; s < 10; s++)
@@ -158,7 +147,7 @@ static void test_records_durable_reopened(void **state)
 	(void)state;
 	tu_create(path, cap16(), (uint32_t)maxrec(),
 	          MRING_F_RECORDS | MRING_F_OVERWRITE);
-	c = open_consumer(path, "away");
+	c = tu_consumer(path, "away");
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce_records(p, 0, 10);
 	for (uint64_t s = 0; s < 7; s++)
@@ -168,7 +157,7 @@ static void test_records_durable_reopened(void **state)
 	mring_close(c);
 	produce_records(p, 10, total);
 	mring_close(p);
-	c = open_consumer(path, "away");
+	c = tu_consumer(path, "away");
 	check_lapped_records(c, 7, pos, total);
 	mring_close(c);
 	tu_rm(path);
@@ -184,7 +173,7 @@ static void bytes_lapped(const char *name, unsigned flags)
 	ssize_t n;
 
 	tu_create(path, cap16(), (uint32_t)maxrec(), flags);
-	c = open_consumer(path, name);
+	c = tu_consumer(path, name);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	while (head < 5 * cap16() + 1234) {
 		size_t len = 1 + (size_t)(tu_mix(head) % maxrec());
@@ -258,7 +247,7 @@ static void test_lapped_twice(void **state)
 	(void)state;
 	tu_create(path, cap16(), (uint32_t)maxrec(),
 	          MRING_F_RECORDS | MRING_F_OVERWRITE);
-	c = open_consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	for (int round = 1; round <= 3; round++) {
 		uint64_t lost_before;

@@ -63,17 +63,6 @@ static void assert_next(struct mring *c, uint64_t seq, size_t maxlen, bool ts)
 		fail_msg("record %llu damaged", (unsigned long long)seq);
 }
 
-static struct mring *consumer(const char *path, const char *name)
-{
-	struct mring_config cfg;
-	struct mring *c;
-
-	memset(&cfg, 0, sizeof cfg);
-	cfg.consumer_name = name;
-	assert_rc(mring_open(path, MRING_CONSUMER, &cfg, &c), 0);
-	return c;
-}
-
 static uint64_t oldest_seq(struct mring *c)
 {
 	struct mring_where w;
@@ -93,7 +82,7 @@ static void test_tell(void **state)
 	(void)state;
 	tu_create(path, 64 * 4096, 1000, MRING_F_RECORDS | MRING_F_TIMESTAMPS);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
-	c = consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	assert_rc(mring_tell(p, &w), 0);
 	assert_true(w.pos == 0 && w.seq == 0 && w.ts == 0);
 	produce(p, 0, 3, 1000, true);
@@ -161,7 +150,7 @@ static void check_wrapped(unsigned flags)
 		n += 100;
 		assert_rc(mring_stats(p, &st), 0);
 	} while (st.head < 5 * cap);
-	c = consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	uint64_t o = oldest_seq(c);
 	assert_true(o > 0 && o < n);
 	assert_rc(mring_stats(c, &st), 0);
@@ -262,7 +251,7 @@ static void test_producer_stamps(void **state)
 	(void)state;
 	tu_create(path, 64 * 4096, 200, MRING_F_RECORDS | MRING_F_TIMESTAMPS);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
-	c = consumer(path, "stamps");
+	c = tu_consumer(path, "stamps");
 	for (uint64_t s = 0; s < n; s++) {
 		struct timespec t0, t1;
 		uint8_t buf[16];
@@ -345,7 +334,7 @@ static void test_index(void **state)
 		n += 1000;
 		assert_rc(mring_stats(p, &st), 0);
 	} while (st.head < cap + cap / 2);
-	c = consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	uint64_t o = oldest_seq(c);
 	uint64_t targets[] = {
 		o, o + 1, o + (n - o) / 3, (o + n) / 2, n - 100, n - 1, n};
@@ -409,7 +398,7 @@ static void test_versions(void **state)
 	assert_int_equal(tu_get_u32(path, TU_OFF_VERSION), 1);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce(p, 0, 2000, 500, false);
-	c = consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	/* A version 1 ring as an older library leaves it: no index. */
 	uint8_t *z = calloc(1, index_bytes(64 * 4096));
 	assert_rc(
@@ -461,7 +450,7 @@ static void test_stamp_checked(void **state)
 	tu_create(path, 64 * 4096, 100, MRING_F_RECORDS | MRING_F_TIMESTAMPS);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce(p, 0, 3, 100, true);
-	c = consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
 	uint64_t at = in.data_offset + tu_rec_size(rec_len(0, 100) + 8);
 	/* Record 1's stamp, one bit. */
@@ -485,16 +474,16 @@ static void test_seek_durable(void **state)
 
 	(void)state;
 	tu_create(path, 64 * 4096, 100, MRING_F_RECORDS | MRING_F_TIMESTAMPS);
-	c = consumer(path, "d");
+	c = tu_consumer(path, "d");
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce(p, 0, 500, 100, true);
 	assert_rc(mring_seek(c, MRING_SEEK_TIME, TS(321)), 0);
 	mring_close(c);
-	c = consumer(path, "d");
+	c = tu_consumer(path, "d");
 	assert_next(c, 321, 100, true);
 	assert_rc(mring_seek(c, MRING_SEEK_SEQ, 17), 0);
 	mring_close(c);
-	c = consumer(path, "d");
+	c = tu_consumer(path, "d");
 	assert_next(c, 17, 100, true);
 	mring_close(c);
 	mring_close(p);
@@ -518,7 +507,7 @@ static void test_seek_bytes(void **state)
 		assert_rc(mring_write(p, buf, sizeof buf, 0), 1000);
 		pos += sizeof buf;
 	}
-	c = consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	assert_rc(mring_stats(c, &st), 0);
 	assert_rc(mring_seek(c, MRING_SEEK_SEQ, 0), -EINVAL);
 	assert_rc(mring_seek(c, MRING_SEEK_TIME, 0), -EINVAL);
@@ -612,7 +601,7 @@ static void test_seek_overwrite_race(void **state)
 	tu_create(path, 64 * 4096, (uint32_t)a.maxlen,
 	          MRING_F_RECORDS | MRING_F_TIMESTAMPS | MRING_F_OVERWRITE);
 	pid_t pid = tu_spawn(producer_child, &a, 120);
-	c = consumer(path, NULL);
+	c = tu_consumer(path, NULL);
 	for (;;) {
 		bool done = waitpid(pid, &status, WNOHANG) == pid;
 		struct mring_where w;
@@ -680,7 +669,7 @@ static void test_seek_backpressure_procs(void **state)
 	(void)state;
 	tu_create(path, 32 * 4096, (uint32_t)a.maxlen,
 	          MRING_F_RECORDS | MRING_F_TIMESTAMPS);
-	c = consumer(path, "reader");
+	c = tu_consumer(path, "reader");
 	pid_t pid = tu_spawn(producer_child, &a, 120);
 	for (;;) {
 		struct mring_where w;

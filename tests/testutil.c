@@ -482,3 +482,14 @@ const char *tu_madvise_ignored(void)
 		       "returned 0 (qemu-user ignores madvise)";
 	return NULL;
 }
+
+struct mring *tu_consumer(const char *path, const char *name)
+{
+	struct mring_config cfg;
+	struct mring *c;
+
+	memset(&cfg, 0, sizeof cfg);
+	cfg.consumer_name = name;
+	assert_rc(mring_open(path, MRING_CONSUMER, &cfg, &c), 0);
+	return c;
+}

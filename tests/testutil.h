@@ -102,6 +102,9 @@ long tu_page(void);
 
 /* A config with the given geometry; 0 keeps the default. */
 struct mring_config tu_cfg(uint64_t cap, uint32_t max_record, unsigned flags);
+/* Open the ring at path as the consumer `name` (NULL: an observer), with
+ * the defaults; asserts. */
+struct mring *tu_consumer(const char *path, const char *name);
 /* Create a fresh ring at path (removing what was there); asserts. */
 void tu_create(const char *path, uint64_t cap, uint32_t max_record,
                unsigned flags);
