@@ -25,13 +25,16 @@ static size_t rec_len(uint64_t seq)
 	return tu_rec_len(seq, 11, 8, 300);
 }
 
+/* Bytes of stamp in each record: 8 in a ring with MRING_F_TIMESTAMPS. */
+static uint64_t stamp_bytes;
+
 /* Stream position of record `seq` (records written from 0). */
 static uint64_t rec_pos(uint64_t seq)
 {
 	uint64_t pos = 0;
 
 	for (uint64_t i = 0; i < seq; i++)
-		pos += tu_rec_size(rec_len(i));
+		pos += tu_rec_size(rec_len(i) + stamp_bytes);
 	return pos;
 }
 
@@ -146,6 +149,39 @@ static void test_skip_run(void **state)
 	mring_close(c);
 	mring_close(p);
 	tu_rm(path);
+}
+
+/* A run in a ring whose records carry a timestamp (format 2): the stamp
+ * is part of what each record's check word covers, also for mring_skip's
+ * search for the next intact record. */
+static void test_skip_run_timestamps(void **state)
+{
+	(void)state;
+	TU_PATH(path, "runts.ring");
+	struct mring *p, *c;
+	uint8_t buf[512];
+	uint64_t bytes, recs;
+
+	stamp_bytes = 8;
+	/* No CRC: the check word covers length, number and stamp only. */
+	tu_create(path, 64 * (uint64_t)tu_page(), 512,
+	          MRING_F_RECORDS | MRING_F_TIMESTAMPS);
+	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
+	assert_rc(mring_open(path, MRING_CONSUMER, NULL, &c), 0);
+	write_records(p, 0, NREC);
+	damage(path, 10, 0);  /* length */
+	damage(path, 11, 9);  /* record number */
+	damage(path, 12, 20); /* the stamp */
+	read_range(c, 0, 10);
+	assert_rc(mring_read(c, buf, sizeof buf, 0), MRING_ECORRUPT);
+	assert_rc(mring_skip(c, &bytes, &recs), 0);
+	assert_int_equal(bytes, rec_pos(13) - rec_pos(10));
+	assert_int_equal(recs, 3);
+	read_range(c, 13, NREC);
+	mring_close(c);
+	mring_close(p);
+	tu_rm(path);
+	stamp_bytes = 0;
 }
 
 /* Damage in the newest record: nothing after it verifies; skip to head
@@ -316,6 +352,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_skip_one_record),
 		cmocka_unit_test(test_skip_run),
+		cmocka_unit_test(test_skip_run_timestamps),
 		cmocka_unit_test(test_skip_to_head),
 		cmocka_unit_test(test_skip_refused),
 		cmocka_unit_test(test_add_holds_back),
