@@ -55,10 +55,8 @@ ssize_t mring_peek_many(struct mring *r, struct mring_msg *msgs, size_t max,
 		const uint8_t *at = mring__at(r, q);
 		struct mring__rec hc = mring__rec_load(at);
 		uint64_t ts = 0;
-		bool ok = hc.len > r->tsb && hc.len <= r->max_record &&
-		          hc.seq == s && mring__rec_size(hc.len) <= head - q &&
-		          hc.check == mring__rec_check(&hc, at + MRING__REC_HDR,
-		                                       r->crc, r->tsb != 0);
+		bool ok =
+			mring__rec_ok(r, &hc, at + MRING__REC_HDR, s, head - q);
 		/* Damaged: the batch ends before it; the next peek (at it,
 		 * after the release) reports it. */
 		if (!ok)

@@ -282,11 +282,9 @@ ssize_t mring_peek(struct mring *r, const void **ptr, int timeout_ms)
 		}
 		struct mring__rec hc;
 		memcpy(&hc, p, sizeof(hc));
-		bool ok = hc.len > r->tsb && hc.len <= r->max_record &&
-		          (!r->rseq_known || hc.seq == r->rseq) &&
-		          mring__rec_size(hc.len) <= head - r->pos &&
-		          hc.check == mring__rec_check(&hc, p + MRING__REC_HDR,
-		                                       r->crc, r->tsb != 0);
+		bool ok = mring__rec_ok(r, &hc, p + MRING__REC_HDR,
+		                        r->rseq_known ? r->rseq : UINT64_MAX,
+		                        head - r->pos);
 		if (may_lap(r)) {
 			/* The header may have been torn by an overwrite. */
 			mring__fence_acquire();
@@ -573,11 +571,7 @@ static bool rec_at(struct mring *r, uint64_t at, uint64_t head, uint64_t seq,
 		return false;
 	const uint8_t *p = mring__at(r, at);
 	memcpy(&hc, p, sizeof(hc));
-	if (hc.len <= r->tsb || hc.len > r->max_record ||
-	    mring__rec_size(hc.len) > head - at ||
-	    (seq != UINT64_MAX && hc.seq != seq) ||
-	    hc.check != mring__rec_check(&hc, p + MRING__REC_HDR, r->crc,
-	                                 r->tsb != 0))
+	if (!mring__rec_ok(r, &hc, p + MRING__REC_HDR, seq, head - at))
 		return false;
 	*got = hc.seq;
 	*size = mring__rec_size(hc.len);

@@ -172,12 +172,8 @@ bool mring__rec_valid(const struct mring *r, const struct mring__rec *h,
 	struct mring__rec c;
 
 	memcpy(&c, h, sizeof(c));
-	if (c.len <= r->tsb || c.len > r->max_record)
-		return false;
-	if (seq != UINT64_MAX && c.seq != seq)
-		return false;
 	/* With MRING_F_CRC the check covers the payload too. */
-	return c.check == mring__rec_check(&c, h + 1, r->crc, r->tsb != 0);
+	return mring__rec_ok(r, &c, h + 1, seq, UINT64_MAX);
 }
 
 /* Geometry from a config, validated; fills the static part of *c. */

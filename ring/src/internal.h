@@ -190,6 +190,23 @@ int mring__ctl_check_dynamic(const struct mring__ctl *c,
 uint32_t mring__ctl_checksum(const struct mring__ctl *c);
 uint32_t mring__rec_check(const struct mring__rec *h, const void *payload,
                           bool crc, bool ts);
+/*
+ * Does the record whose header is *h (a copy: the producer may be
+ * rewriting the original) and whose payload starts at `payload` verify: a
+ * length this ring allows, number `seq` (UINT64_MAX: any), the whole record
+ * within `room` bytes (what is committed after it), and its check word?
+ * The one test of a record, on every path that reads one.
+ */
+static inline bool mring__rec_ok(const struct mring *r,
+                                 const struct mring__rec *h,
+                                 const void *payload, uint64_t seq,
+                                 uint64_t room)
+{
+	return h->len > r->tsb && h->len <= r->max_record &&
+	       (seq == UINT64_MAX || h->seq == seq) &&
+	       mring__rec_size(h->len) <= room &&
+	       h->check == mring__rec_check(h, payload, r->crc, r->tsb != 0);
+}
 /* Is the record header at `h` plausible for record number `seq`?
  * (seq == UINT64_MAX: any number.) */
 bool mring__rec_valid(const struct mring *r, const struct mring__rec *h,

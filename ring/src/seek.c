@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -29,8 +30,22 @@ static size_t index_bytes(uint64_t cap)
 static int index_map(struct mring *r, int prot)
 {
 	void *p;
-	int rc = mring__os_map_shared(r->fd, MRING__INDEX_OFFSET,
-	                              index_bytes(r->cap), prot, &p);
+	int rc;
+
+	/*
+	 * A reader maps only an index whose blocks the producer allocated:
+	 * a read fault on a hole of a full tmpfs raises SIGBUS. (A ring
+	 * last written by an older library, or whose producer found no
+	 * room for the index, has a hole there: seeks then walk.)
+	 */
+	if (!(prot & PROT_WRITE)) {
+		off_t hole = lseek(r->fd, MRING__INDEX_OFFSET, SEEK_HOLE);
+		if (hole >= 0 &&
+		    (uint64_t)hole < MRING__INDEX_OFFSET + index_bytes(r->cap))
+			return -ENODATA;
+	}
+	rc = mring__os_map_shared(r->fd, MRING__INDEX_OFFSET,
+	                          index_bytes(r->cap), prot, &p);
 
 	if (rc < 0)
 		return rc;
@@ -116,10 +131,7 @@ static int rec_read(struct mring *r, uint64_t p, uint64_t h, uint64_t seq,
 	/* A copy: the producer may be rewriting it (then tail says so). */
 	struct mring__rec hd = mring__rec_load(at);
 	uint64_t size = mring__rec_size(hd.len);
-	bool ok = hd.len > r->tsb && hd.len <= r->max_record &&
-	          (seq == UINT64_MAX || hd.seq == seq) && size <= h - p &&
-	          hd.check == mring__rec_check(&hd, at + MRING__REC_HDR, r->crc,
-	                                       r->tsb != 0);
+	bool ok = mring__rec_ok(r, &hd, at + MRING__REC_HDR, seq, h - p);
 	uint64_t ts = 0;
 	if (r->tsb)
 		memcpy(&ts, at + MRING__REC_HDR, sizeof(ts));
