@@ -12,4 +12,9 @@ try:
 except ImportError:
     print("SKIP: pytest is missing (tools/deps.sh installs python3-pytest)")
     sys.exit(77)
+import faulthandler
+
+# A hang prints every thread's stack and fails, well before CTest's
+# TIMEOUT would kill the run without a word.
+faulthandler.dump_traceback_later(240, exit=True)
 sys.exit(pytest.main(sys.argv[1:]))

@@ -82,10 +82,12 @@ def test_python_producer_c_consumer(path, tool, ringdir):
 
 
 BLOCKED_READER = r"""
-import sys, mring
+import signal, sys, mring
+# Whatever the parent did with SIGINT (a test runner may ignore it).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 r = mring.open(sys.argv[1], "consumer")
-print("ready", flush=True)
 try:
+    print("ready", flush=True)
     for rec in r:
         pass
 finally:
@@ -118,7 +120,8 @@ def test_keyboard_interrupt_in_blocked_reserve(path, pyenv):
     mring.create(path, capacity=64 << 10)
     mring.consumer_add(path, "stuck")
     script = r"""
-import sys, mring
+import signal, sys, mring
+signal.signal(signal.SIGINT, signal.default_int_handler)
 w = mring.open(sys.argv[1], "producer")
 try:
     for i in range(100000):
@@ -147,8 +150,16 @@ def test_asyncio_reader(path):
     count = 3000
 
     async def produce(w):
+        # Never blocks the loop: when the ring is full, the reader (in
+        # this same loop) must run to make room.
         for i in range(count):
-            w.write(rec_bytes(i, 256))
+            data = rec_bytes(i, 256)
+            while True:
+                try:
+                    w.write(data, timeout=0)
+                    break
+                except mring.WouldBlock:
+                    await asyncio.sleep(0.001)
             if i % 100 == 99:
                 await asyncio.sleep(0)  # the reader runs meanwhile
         w.close()
