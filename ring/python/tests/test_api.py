@@ -1,6 +1,7 @@
 """The binding in one process: records, lifetimes, errors, seek, batches,
 stats and inspect."""
 import errno
+import os
 import json
 import subprocess
 import threading
@@ -373,3 +374,12 @@ def test_byte_mode(path):
         assert not r.records and r.seq is None
         got = b"".join(bytes(c) for c in r)
     assert got == b"a" * 1000 + b"b" * 10
+
+
+def test_sanitizer_build_really_runs_asan():
+    # In the ASan build (MRING_TEST_ASAN=1) the suite must run with the
+    # runtime loaded, not silently without it.
+    if os.environ.get("MRING_TEST_ASAN") != "1":
+        pytest.skip("not the ASan build")
+    with open("/proc/self/maps") as f:
+        assert "libasan" in f.read()
