@@ -376,10 +376,11 @@ def test_byte_mode(path):
     assert got == b"a" * 1000 + b"b" * 10
 
 
-def test_sanitizer_build_really_runs_asan():
-    # In the ASan build (MRING_TEST_ASAN=1) the suite must run with the
+def test_sanitizer_build_really_runs_it():
+    # In the ASan and TSan builds the suite must run with the sanitizer's
     # runtime loaded, not silently without it.
-    if os.environ.get("MRING_TEST_ASAN") != "1":
-        pytest.skip("not the ASan build")
+    san = os.environ.get("MRING_TEST_SANITIZER")
+    if not san:
+        pytest.skip("not a sanitizer build")
     with open("/proc/self/maps") as f:
-        assert "libasan" in f.read()
+        assert f"lib{san}" in f.read()
