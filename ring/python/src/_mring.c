@@ -56,7 +56,12 @@ enum held {
 	HELD_PINNED,  /* nothing to release; exports still to check */
 };
 
-typedef struct {
+struct out {
+	PyObject *buf;  /* BufObject, owned */
+	PyObject *view; /* our memoryview of it, owned; NULL once dropped */
+};
+
+typedef struct RingObject {
 	PyObject_HEAD struct mring *r;
 	PyObject *path;
 	int role;
@@ -67,16 +72,19 @@ typedef struct {
 	int closed; /* close() was called */
 	int held;   /* enum held */
 	size_t held_n;
-	uint64_t gen;        /* bumps whenever held changes */
-	Py_ssize_t live;     /* exports of the Bufs handed out */
-	PyObject *bufs;      /* list of Buf handed out */
-	PyObject *views;     /* list of memoryviews handed out */
+	uint64_t gen;    /* bumps whenever held changes */
+	Py_ssize_t live; /* exports of the Bufs handed out */
+	struct out *out; /* what was handed out since the last step */
+	Py_ssize_t nout, out_cap;
+	PyObject **pool; /* Bufs nobody else references, for reuse */
+	Py_ssize_t npool;
+	int open_called;
 	uint64_t lost_bytes; /* stats as of the last loss report */
 	uint64_t lost_records;
 } RingObject;
 
 typedef struct {
-	PyObject_HEAD RingObject *ring;
+	PyObject_HEAD struct RingObject *ring;
 	char *ptr; /* NULL once released */
 	Py_ssize_t len;
 	int readonly;
@@ -232,26 +240,49 @@ static PyTypeObject BufType = {
 	.tp_dealloc = (destructor)buf_dealloc,
 };
 
+#define POOL_MAX 4096 /* the largest batch */
+
 /* Hand out a memoryview of ptr[0..len): remembered, so the next step
  * can release it. New reference, or NULL. */
 static PyObject *hand_out(RingObject *self, const void *ptr, size_t len,
                           int readonly)
 {
-	BufObject *b = PyObject_GC_New(BufObject, &BufType);
-	if (!b)
-		return NULL;
+	BufObject *b;
+
+	if (self->nout == self->out_cap) {
+		Py_ssize_t cap = self->out_cap ? 2 * self->out_cap : 16;
+		struct out *o = PyMem_Realloc(self->out, sizeof(*o) * cap);
+		if (!o)
+			return PyErr_NoMemory();
+		self->out = o;
+		self->out_cap = cap;
+	}
+	if (self->npool) {
+		b = (BufObject *)self->pool[--self->npool];
+	} else {
+		b = PyObject_GC_New(BufObject, &BufType);
+		if (!b)
+			return NULL;
+		b->exports = 0;
+		PyObject_GC_Track(b);
+	}
+	/* Its exports count in this ring's live, and a deferred close()
+	 * waits for them: the ring must outlive it. */
 	Py_INCREF(self);
 	b->ring = self;
 	b->ptr = (char *)ptr;
 	b->len = (Py_ssize_t)len;
 	b->readonly = readonly;
-	b->exports = 0;
-	PyObject_GC_Track(b);
 	PyObject *v = PyMemoryView_FromObject((PyObject *)b);
-	if (v && (PyList_Append(self->bufs, (PyObject *)b) < 0 ||
-	          PyList_Append(self->views, v) < 0))
-		Py_CLEAR(v);
-	Py_DECREF(b);
+	if (!v) {
+		b->ptr = NULL;
+		Py_DECREF(b);
+		return NULL;
+	}
+	self->out[self->nout].buf = (PyObject *)b;
+	Py_INCREF(v);
+	self->out[self->nout].view = v;
+	self->nout++;
 	return v;
 }
 
@@ -266,32 +297,51 @@ static const char still_used[] =
  * the memory; then forget the pointers. 0, or -1 with BufferError and
  * nothing changed (the memory stays valid).
  */
+static PyObject *str_release; /* "release", interned */
+
 static int unpin(RingObject *self)
 {
-	Py_ssize_t i, n = PyList_GET_SIZE(self->views);
+	Py_ssize_t i;
 
-	for (i = 0; i < n; i++) {
-		PyObject *rv = PyObject_CallMethod(
-			PyList_GET_ITEM(self->views, i), "release", NULL);
-		if (!rv) {
-			if (PyErr_ExceptionMatches(PyExc_BufferError)) {
-				PyErr_Clear();
-				PyErr_SetString(PyExc_BufferError, still_used);
+	for (i = 0; i < self->nout; i++) {
+		PyObject *v = self->out[i].view;
+		if (!v)
+			continue;
+		/* Nobody else has our view: dropping it releases it. */
+		if (Py_REFCNT(v) > 1) {
+			PyObject *rv =
+				PyObject_CallMethodNoArgs(v, str_release);
+			if (!rv) {
+				if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+					PyErr_Clear();
+					PyErr_SetString(PyExc_BufferError,
+					                still_used);
+				}
+				return -1;
 			}
-			return -1;
+			Py_DECREF(rv);
 		}
-		Py_DECREF(rv);
+		self->out[i].view = NULL;
+		Py_DECREF(v);
 	}
+	/* A numpy array or a slice made from a view holds its own export. */
 	if (self->live > 0) {
 		PyErr_SetString(PyExc_BufferError, still_used);
 		return -1;
 	}
-	n = PyList_GET_SIZE(self->bufs);
-	for (i = 0; i < n; i++)
-		((BufObject *)PyList_GET_ITEM(self->bufs, i))->ptr = NULL;
-	if (PyList_SetSlice(self->views, 0, PY_SSIZE_T_MAX, NULL) < 0 ||
-	    PyList_SetSlice(self->bufs, 0, PY_SSIZE_T_MAX, NULL) < 0)
-		return -1;
+	for (i = 0; i < self->nout; i++) {
+		BufObject *b = (BufObject *)self->out[i].buf;
+		b->ptr = NULL;
+		self->out[i].buf = NULL;
+		/* Pooled Bufs hold no reference to the ring (no cycle). */
+		if (Py_REFCNT(b) == 1 && self->npool < POOL_MAX && self->pool) {
+			Py_CLEAR(b->ring);
+			self->pool[self->npool++] = (PyObject *)b;
+		} else {
+			Py_DECREF(b);
+		}
+	}
+	self->nout = 0;
 	if (self->held == HELD_PINNED)
 		self->held = HELD_NONE;
 	return 0;
@@ -456,7 +506,7 @@ static int ring_init(RingObject *self, PyObject *args, PyObject *kw)
 	struct mring *r = NULL;
 	int rc;
 
-	if (self->r || self->bufs) {
+	if (self->open_called) {
 		PyErr_SetString(PyExc_RuntimeError, "mring: Ring already open");
 		return -1;
 	}
@@ -464,10 +514,11 @@ static int ring_init(RingObject *self, PyObject *args, PyObject *kw)
 	                                 PyUnicode_FSConverter, &path, &role,
 	                                 &name, &start, &flags, &window))
 		return -1;
-	self->bufs = PyList_New(0);
-	self->views = PyList_New(0);
-	if (!self->bufs || !self->views) {
+	self->open_called = 1;
+	self->pool = PyMem_Malloc(sizeof(*self->pool) * POOL_MAX);
+	if (!self->pool) {
 		Py_DECREF(path);
+		PyErr_NoMemory();
 		return -1;
 	}
 	mring_config_init(&cfg);
@@ -504,15 +555,36 @@ static int ring_init(RingObject *self, PyObject *args, PyObject *kw)
 
 static int ring_traverse(RingObject *self, visitproc visit, void *arg)
 {
-	Py_VISIT(self->bufs);
-	Py_VISIT(self->views);
+	for (Py_ssize_t i = 0; i < self->nout; i++) {
+		Py_VISIT(self->out[i].buf);
+		Py_VISIT(self->out[i].view);
+	}
+	for (Py_ssize_t i = 0; i < self->npool; i++)
+		Py_VISIT(self->pool[i]);
 	return 0;
 }
 
 static int ring_clear(RingObject *self)
 {
-	Py_CLEAR(self->views);
-	Py_CLEAR(self->bufs);
+	/* Detach everything first: dropping a Buf may drop the last
+	 * reference to this ring, which is then freed under our feet. */
+	struct out *out = self->out;
+	PyObject **pool = self->pool;
+	Py_ssize_t nout = self->nout, npool = self->npool;
+
+	self->out = NULL;
+	self->nout = self->out_cap = 0;
+	self->pool = NULL;
+	self->npool = 0;
+	/* Views first: dropping one may release its Buf's export. */
+	for (Py_ssize_t i = 0; i < nout; i++)
+		Py_XDECREF(out[i].view);
+	for (Py_ssize_t i = 0; i < npool; i++)
+		Py_DECREF(pool[i]);
+	for (Py_ssize_t i = 0; i < nout; i++)
+		Py_XDECREF(out[i].buf);
+	PyMem_Free(out);
+	PyMem_Free(pool);
 	return 0;
 }
 
@@ -1461,6 +1533,9 @@ PyMODINIT_FUNC PyInit__mring(void)
 {
 	PyObject *m;
 
+	str_release = PyUnicode_InternFromString("release");
+	if (!str_release)
+		return NULL;
 	if (PyType_Ready(&RingType) < 0 || PyType_Ready(&BufType) < 0 ||
 	    PyType_Ready(&ResvType) < 0)
 		return NULL;
