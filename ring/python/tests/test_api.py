@@ -384,3 +384,50 @@ def test_sanitizer_build_really_runs_it():
         pytest.skip("not a sanitizer build")
     with open("/proc/self/maps") as f:
         assert f"lib{san}" in f.read()
+
+
+def test_view_overwritten_while_held_reports_lapped(path):
+    # Overwrite mode: a record looked at through its view may be
+    # overwritten meanwhile; the next step says so and the reading goes on.
+    mring.create(path, capacity=64 << 10, overwrite=True)
+    w = mring.open(path, "producer")
+    r = mring.open(path, "consumer")
+    w.write(payload(0, 1000))
+    rec = r.peek()
+    assert bytes(rec) == payload(0, 1000)
+    for i in range(1, 500):
+        w.write(payload(i, 1000))
+    with pytest.raises(mring.Lapped) as ei:
+        r.peek()
+    assert ei.value.records_lost > 0
+    with pytest.raises(ValueError):
+        bytes(rec)  # released all the same
+    nxt = r.peek()
+    first = r.seq
+    assert first > 1 and bytes(nxt) == payload(first, 1000)
+    r.close()
+    w.close()
+
+
+def test_exporter_object_dies_with_the_step(path):
+    fill(path, 3)
+    with mring.open(path, "consumer") as r:
+        exporter = r.peek().obj  # the object behind the view
+        assert bytes(memoryview(exporter)) == payload(0)
+        r.peek()
+        with pytest.raises(ValueError):
+            memoryview(exporter)
+
+
+def test_seek_time_datetime(path):
+    import datetime as dt
+    base = dt.datetime(2026, 12, 2, 14, 0, tzinfo=dt.timezone.utc)
+    ns = int(base.timestamp()) * 10**9
+    mring.create(path, capacity=1 << 20, timestamps=True)
+    with mring.open(path, "producer") as w:
+        for i in range(10):
+            w.write(payload(i), ts=ns + i * 10**9)  # one a second
+    with mring.open(path, "consumer") as r:
+        assert r.seek(time=base + dt.timedelta(seconds=3, milliseconds=500))
+        r.peek()
+        assert r.seq == 4 and r.ts == ns + 4 * 10**9
