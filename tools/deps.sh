@@ -12,6 +12,10 @@ pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
 # server; on a host run by systemd the package enables and starts it
 # (port 9090): 'systemctl disable --now prometheus' if that is unwanted.
 pkgs+=(prometheus)
+# The Python binding (ring/python): headers to build the extension,
+# setuptools and pip for 'pip install ./ring/python' (CTest
+# mring.python.pip), numpy and pytest for its tests and bench/py_ipc.py.
+pkgs+=(python3-dev python3-setuptools python3-pip python3-numpy python3-pytest)
 # tools/test.sh with MRING_TEST_VALGRIND=1 runs the tests under memcheck.
 [[ ${MRING_TEST_VALGRIND:-0} == 1 ]] && pkgs+=(valgrind)
 # File-system tests (tests/fsrel_*.sh, tools/fs-matrix.sh).
