@@ -157,7 +157,12 @@ int bridge_connect(const struct bopts *o, const char *what, natsConnection **nc,
 		if (s == NATS_OK)
 			break;
 		double t = now_s();
-		if (s != NATS_NO_SERVER || bridge_stop ||
+		if (bridge_stop) {
+			natsOptions_Destroy(no);
+			free(copy);
+			return RC_STOPPED;
+		}
+		if (s != NATS_NO_SERVER ||
 		    (o->connect_wait > 0 && t - start >= o->connect_wait)) {
 			msg("cannot connect to %s: %s", o->servers,
 			    nats_err(s, err, sizeof(err)));
@@ -268,7 +273,7 @@ int bridge_stream(const struct bopts *o, jsCtx *js)
 		}
 		nap_ms(500);
 	}
-	return EXIT_FAIL;
+	return RC_STOPPED;
 }
 
 /* ------------------------------------------------------------------ */

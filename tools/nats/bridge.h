@@ -40,6 +40,10 @@ struct bopts {
 
 enum { SYNC_NONE = 0, SYNC_BATCH = 1 };
 
+/* Returned by a wait that a stop signal ended (connecting, looking up
+ * the stream...): the command then exits 0, as after a clean stop. */
+#define RC_STOPPED 255
+
 /* One counter: its name in --json and --prom, its help, its value. */
 struct counter {
 	const char *name, *help;

@@ -314,7 +314,7 @@ static int stream_last(struct pub *p, uint64_t *seq, uint64_t *rec)
 		}
 		nap_ms(250);
 	}
-	return EXIT_FAIL;
+	return RC_STOPPED;
 }
 
 /*
@@ -871,6 +871,8 @@ int cmd_publish(int argc, char **argv)
 		}
 		report_tick(&rp);
 	}
+	if (rc == RC_STOPPED)
+		rc = 0;
 	if (!rc) {
 		/* Stop: wait for the answers of what is out (bounded). */
 		double until = now_s() + p->o.ack_wait + 1;
@@ -910,5 +912,5 @@ out:
 	free(p->tab);
 	free(p->fifo);
 	free(p);
-	return rc;
+	return rc == RC_STOPPED ? EXIT_OK : rc;
 }

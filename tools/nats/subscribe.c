@@ -188,7 +188,7 @@ static int reset_consumer(struct sub *p)
 		}
 		nap_ms(500);
 	}
-	return EXIT_FAIL;
+	return RC_STOPPED;
 }
 
 /* Reserve and commit one record; 0, 1 (stopped), or an exit status. */
@@ -634,6 +634,8 @@ int cmd_subscribe(int argc, char **argv)
 				break;
 		}
 	}
+	if (rc == RC_STOPPED)
+		rc = 0;
 	if (bridge_stop)
 		msg("stopped by signal %d; %" PRIu64 " records written",
 		    (int)bridge_stop, counters[C_WRITTEN].v);
@@ -657,5 +659,5 @@ out:
 	free(take);
 	free(seqs);
 	free(p);
-	return rc;
+	return rc == RC_STOPPED ? EXIT_OK : rc;
 }

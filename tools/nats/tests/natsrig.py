@@ -18,7 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import threading
 import traceback
+import urllib.request
 
 BRIDGE = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "mring-nats"
 MRING = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else "mring"
@@ -131,6 +133,7 @@ class Cluster:
     def __init__(self, n=1, max_payload=None):
         self.nodes = []
         ports = [free_port() for _ in range(n)]
+        hports = [free_port() for _ in range(n)]
         cports = [free_port() for _ in range(n)] if n > 1 else []
         for i in range(n):
             name = "n%d" % i
@@ -138,6 +141,7 @@ class Cluster:
             os.makedirs(store, exist_ok=True)
             conf = ["server_name: %s" % name,
                     "listen: 127.0.0.1:%d" % ports[i],
+                    "http: 127.0.0.1:%d" % hports[i],
                     "jetstream { store_dir: \"%s\" }" % store]
             if max_payload:
                 conf.append("max_payload: %d" % max_payload)
@@ -151,6 +155,7 @@ class Cluster:
             with open(path, "w") as f:
                 f.write("\n".join(conf) + "\n")
             self.nodes.append(Node(name, ports[i], path))
+            self.nodes[-1].http = hports[i]
         for nd in self.nodes:
             nd.proc = spawn([NATS_SERVER, "-c", nd.conf], log=nd.log)
         for nd in self.nodes:
@@ -163,6 +168,34 @@ class Cluster:
     def stop(self):
         for nd in self.nodes:
             nd.stop()
+
+    def leader(self, stream, timeout=30):
+        """The node that leads `stream` now (asked of the live nodes'
+        monitoring port), waiting for an election if need be."""
+        end = time.time() + timeout
+        while time.time() < end:
+            for nd in self.nodes:
+                if not nd.proc or nd.proc.poll() is not None:
+                    continue
+                try:
+                    with urllib.request.urlopen(
+                            "http://127.0.0.1:%d/jsz?accounts=true&"
+                            "streams=true" % nd.http, timeout=2) as r:
+                        js = json.loads(r.read())
+                except (OSError, ValueError):
+                    continue
+                for acc in js.get("account_details") or []:
+                    for st in acc.get("stream_detail") or []:
+                        if st.get("name") != stream:
+                            continue
+                        lead = (st.get("cluster") or {}).get("leader")
+                        for cand in self.nodes:
+                            if cand.name == lead and cand.proc and \
+                                    cand.proc.poll() is None:
+                                return cand
+            time.sleep(0.2)
+        raise AssertionError("no leader for stream %s after %d s"
+                             % (stream, timeout))
 
 
 def require_server():
@@ -214,9 +247,27 @@ def write_records(ring, start, count, timeout=300):
                input=data, timeout=timeout)
 
 
-def spawn_writer(ring, start, count, log=None):
+def spawn_writer(ring, start, count, log=None, rate=None):
     """'mring write' of records start.. in the background, fed from a
-    file; returns the process."""
+    file, or at about `rate` records a second by a thread (so that a
+    test's faults happen while records flow); returns the process."""
+    if rate:
+        p = spawn([MRING, "write", ring, "--records", "--no-sync"],
+                  log=log, stdin=subprocess.PIPE)
+
+        def feed():
+            step = max(1, rate // 20)
+            try:
+                for i in range(start, start + count, step):
+                    n = min(step, start + count - i)
+                    p.stdin.write(b"".join(record(k) + b"\n"
+                                           for k in range(i, i + n)))
+                    time.sleep(0.05)
+                p.stdin.close()
+            except (BrokenPipeError, ValueError):
+                pass
+        threading.Thread(target=feed, daemon=True).start()
+        return p
     path = tmp("in-%d-%d" % (start, count))
     with open(path, "wb") as f:
         for i in range(start, start + count):
@@ -267,6 +318,15 @@ def test(f):
     return f
 
 
+def _show_logs():
+    """The tail of every log of this run (servers, bridges, writers)."""
+    for name in sorted(os.listdir(TMP)):
+        if name.endswith(".log"):
+            with open(tmp(name), "rb") as fh:
+                tail = fh.read()[-3000:]
+            print("--- %s (tail)\n%s" % (name, tail.decode(errors="replace")))
+
+
 def main():
     try:
         require_server()
@@ -279,17 +339,14 @@ def main():
         try:
             f()
             print("ok   %s (%.1f s)" % (f.__name__, time.time() - t0))
+            if os.environ.get("MRING_NATS_TEST_VERBOSE"):
+                _show_logs()
         except Skip as e:
             print("skip %s: %s" % (f.__name__, e))
         except Exception:
             failed += 1
             print("FAIL %s (%.1f s)" % (f.__name__, time.time() - t0))
             traceback.print_exc()
-            for name in sorted(os.listdir(TMP)):
-                if name.endswith(".log"):
-                    with open(tmp(name), "rb") as fh:
-                        tail = fh.read()[-3000:]
-                    print("--- %s (tail)\n%s" % (name,
-                          tail.decode(errors="replace")))
+            _show_logs()
         sys.stdout.flush()
     sys.exit(1 if failed else 0)
