@@ -130,7 +130,7 @@ class Node:
 class Cluster:
     """n nodes (1: a single server); urls for -s."""
 
-    def __init__(self, n=1, max_payload=None):
+    def __init__(self, n=1, max_payload=None, start=True):
         self.nodes = []
         ports = [free_port() for _ in range(n)]
         hports = [free_port() for _ in range(n)]
@@ -156,6 +156,10 @@ class Cluster:
                 f.write("\n".join(conf) + "\n")
             self.nodes.append(Node(name, ports[i], path))
             self.nodes[-1].http = hports[i]
+        if start:
+            self.start()
+
+    def start(self):
         for nd in self.nodes:
             nd.proc = spawn([NATS_SERVER, "-c", nd.conf], log=nd.log)
         for nd in self.nodes:
@@ -295,6 +299,23 @@ def check_ring(ring, start, count):
             break
     if problems:
         raise AssertionError("far ring wrong: " + "; ".join(problems))
+
+
+def check_subsequence(ring, total):
+    """The ring holds some of records 0..total-1, each intact, in
+    increasing order, none twice; returns how many."""
+    p = run(MRING, "read", ring, timeout=300)
+    lines = p.stdout.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    last = -1
+    for k, got in enumerate(lines):
+        i = int(got[:8])
+        if i <= last or i >= total or got != record(i):
+            raise AssertionError("far ring record %d is %r..., after "
+                                 "record %d" % (k, got[:12], last))
+        last = i
+    return len(lines)
 
 
 def wait_for(pred, what, timeout):
