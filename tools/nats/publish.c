@@ -873,8 +873,9 @@ int cmd_publish(int argc, char **argv)
 	}
 	if (rc == RC_STOPPED)
 		rc = 0;
-	if (!rc) {
-		/* Stop: wait for the answers of what is out (bounded). */
+	{
+		/* Stopping, for whatever reason: wait (bounded) for the
+		 * answers to what is out, and release what was acknowledged. */
 		double until = now_s() + p->o.ack_wait + 1;
 		while (p->head != p->tail && now_s() < until) {
 			int c = collect(p);
@@ -883,7 +884,7 @@ int cmd_publish(int argc, char **argv)
 			struct timespec ts = {0, 5 * 1000000L};
 			nanosleep(&ts, NULL);
 		}
-		if (bridge_stop)
+		if (bridge_stop && !rc)
 			msg("stopped by signal %d; %" PRIu64 " records "
 			    "acknowledged and released",
 			    (int)bridge_stop, counters[C_ACKED].v);
