@@ -464,7 +464,13 @@ static ssize_t publish_some(struct pub *p, int timeout_ms)
 		    "published (overwrite ring): lost");
 		return -fence(p) ?: 0;
 	}
-	if (n == 0 || n == -EAGAIN || n == -ETIMEDOUT || n == -ECANCELED)
+	if (n == 0) {
+		/* End of stream: the writer closed the ring. Wait for a new
+		 * one (peek returns at once meanwhile, so do not spin). */
+		nap_ms(timeout_ms);
+		return 0;
+	}
+	if (n == -EAGAIN || n == -ETIMEDOUT || n == -ECANCELED)
 		return 0;
 	if (n < 0)
 		return -ring_err(p->o.ring, (int)n, USE_CONSUMER, NULL);
