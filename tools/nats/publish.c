@@ -910,7 +910,7 @@ out:
 		if (js_PublishAsyncGetPendingList(&pend, p->js) == NATS_OK)
 			natsMsgList_Destroy(&pend);
 	}
-	bridge_disconnect(p->nc, p->js);
+	bridge_disconnect(p->nc, p->js, NULL);
 	the_pub = NULL;
 	mring_close(p->obs);
 	mring_close(p->dur);

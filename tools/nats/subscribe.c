@@ -645,14 +645,10 @@ int cmd_subscribe(int argc, char **argv)
 	if (bridge_stop && rc == 0)
 		rc = EXIT_OK;
 out:
-	if (p->sub) {
-		natsSubscription_Unsubscribe(p->sub);
-		natsSubscription_Destroy(p->sub);
-	}
 	/* Flush the acknowledgements before closing. */
 	if (p->nc)
 		natsConnection_FlushTimeout(p->nc, 2000);
-	bridge_disconnect(p->nc, p->js);
+	bridge_disconnect(p->nc, p->js, p->sub);
 	wake_ring = NULL;
 	mring_close(p->r);
 	sidecar_close(&p->sc);
