@@ -458,8 +458,6 @@ static ssize_t publish_some(struct pub *p, int timeout_ms)
 	ssize_t n = mring_peek_many(p->obs, mm, max, timeout_ms);
 	if (n == MRING_ELAPPED) {
 		/* Overwrite ring: the observer moved to the oldest record. */
-		struct mring_where w;
-		mring_tell(p->obs, &w);
 		msg("the ring's writer overwrote records before they were "
 		    "published (overwrite ring): lost");
 		return -fence(p) ?: 0;
@@ -540,6 +538,13 @@ static ssize_t publish_some(struct pub *p, int timeout_ms)
 		}
 		counters[C_PUBLISHED].v++;
 		p->expect++;
+	}
+	if (i == 0) {
+		/* Nothing taken (a number collision): the batch comes again
+		 * at the next peek, once the answers free the slot. */
+		mring_release_many(p->obs, 0);
+		nap_ms(1);
+		return 0;
 	}
 	p->next_rec = mm[i - 1].seq + 1;
 	int rc = mring_release_many(p->obs, (size_t)i);
