@@ -16,6 +16,11 @@ pkgs+=(prometheus)
 # setuptools and pip for 'pip install ./ring/python' (CTest
 # mring.python.pip), numpy and pytest for its tests and bench/py_ipc.py.
 pkgs+=(python3-dev python3-setuptools python3-pip python3-numpy python3-pytest)
+# mring-nats, the NATS JetStream bridge (tools/nats/): the C client to
+# build it, and the server its tests start on 127.0.0.1 (they run
+# nats-server themselves; the package's own service is not needed:
+# 'systemctl disable --now nats-server' if it was started).
+pkgs+=(libnats-dev nats-server)
 # tools/test.sh with MRING_TEST_VALGRIND=1 runs the tests under memcheck.
 [[ ${MRING_TEST_VALGRIND:-0} == 1 ]] && pkgs+=(valgrind)
 # File-system tests (tests/fsrel_*.sh, tools/fs-matrix.sh).
