@@ -47,7 +47,11 @@ for fs in "${fss[@]}"; do
 	policy[$fs]=$("$tool" policy "$mnt")
 	echo "==> fs-matrix: $fs: reclaim ${policy[$fs]}"
 	t0=$SECONDS
-	if (cd "$build" && TMPDIR=$mnt ctest -LE fsrel -j2 \
+	# Not the NATS bridge's tests: their rings and JetStream store
+	# (about 1.5 GB for the million-record round trip) would not fit the
+	# 4G image, and the file system under a ring is what the rest of
+	# the suite covers.
+	if (cd "$build" && TMPDIR=$mnt ctest -LE 'fsrel|nats' -j2 \
 		--output-on-failure --timeout 300); then
 		result[$fs]=passed
 	else

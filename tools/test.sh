@@ -93,9 +93,9 @@ tsan()
 }
 
 # The chaos build widens every race window (ring/src/chaos.c): the core
-# suite (not the tool's Python tests, the Python binding's, the
-# file-system drivers or the benchmark smoke runs, which test nothing
-# lockless) plus the soak smoke
+# suite (not the tool's Python tests, the Python binding's, the NATS
+# bridge's, the file-system drivers or the benchmark smoke runs, which
+# test nothing lockless) plus the soak smoke
 # test, which streams through restarts. Not the handshake litmus test:
 # it tests what the CPU reorders, which a yield between the accesses
 # hides, and chaos in mring__wake makes it slow. One test at a time: a
@@ -111,7 +111,7 @@ chaos()
 		cmake --build build-chaos -j"$jobs" &&
 		(cd build-chaos &&
 			ctest --output-on-failure -j1 --timeout 300 \
-				-LE 'tool|fsrel|bench-smoke|python' \
+				-LE 'tool|fsrel|bench-smoke|python|nats' \
 				-E '^mring[.]handshake$' &&
 			ctest --output-on-failure --timeout 300 \
 				-R '^bench[.]soak[.]smoke$')
