@@ -9,6 +9,8 @@
  *            same records into the same stream (js_PublishMsgAsync, the
  *            same bounded window of outstanding publishes, a Nats-Msg-Id
  *            header per record as the bridge sends)
+ *   bare-sub the subscribe baseline: a bare JetStream consumer (push, or
+ *            pull) of what bare published; latency from the stamp inside
  *   mkring   create a ring of records with timestamps and register a
  *            durable consumer in it (the bridge's, or the drain's)
  *   produce  write N records into such a ring, stamped at commit, as fast
@@ -68,7 +70,7 @@ struct opts {
 	long window;
 	int replicas;
 	int dup_window;
-	bool create;
+	bool pull;
 };
 
 static struct opts o = {
@@ -251,6 +253,8 @@ static int mode_bare(void)
 	if (!buf)
 		bench_die("out of memory");
 	make_pattern();
+	if (gap)
+		prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	uint64_t t0 = bench_now_ns();
 	for (uint64_t i = 0; i < o.count; i++) {
 		natsMsg *m = NULL;
@@ -398,26 +402,114 @@ static int mode_produce(const char *path)
 	return 0;
 }
 
+/* What a reader saw: counts, and the latency histogram. */
+struct seen {
+	uint64_t got, expect, dups, gaps, bad, badts, early;
+	uint64_t t_first, t_last, rt_last;
+	struct bench_hist h;
+};
+
 /*
- * Read o.count records. Latency is taken once per batch: every record of
- * a batch was visible when mring_peek_many returned.
+ * Check one record seen at CLOCK_REALTIME `now`. From the far ring
+ * (ring): its stamp ring_ts must be the one inside the record, the
+ * producer's, and latency is taken from it; straight from NATS
+ * (bare-sub): from the stamp inside.
+ */
+static void see(struct seen *v, const uint8_t *p, size_t len, bool ring,
+                uint64_t ring_ts, uint64_t now)
+{
+	uint64_t seq, ts;
+
+	v->got++;
+	if (len != o.size) {
+		v->bad++;
+		return;
+	}
+	memcpy(&seq, p, 8);
+	memcpy(&ts, p + 8, 8);
+	if (memcmp(p + HDR, pattern + seq % PAT_SHIFT, o.size - HDR) != 0) {
+		v->bad++;
+		return;
+	}
+	if (seq < v->expect) {
+		v->dups++;
+		return;
+	}
+	if (seq > v->expect)
+		v->gaps += seq - v->expect;
+	v->expect = seq + 1;
+	if (ring) {
+		if (ring_ts != ts)
+			v->badts++;
+		ts = ring_ts;
+	}
+	if (seq < o.warmup)
+		return;
+	if (now >= ts)
+		bench_hist_add(&v->h, now - ts);
+	else
+		v->early++, bench_hist_add(&v->h, 0);
+}
+
+static void seen_batch(struct seen *v)
+{
+	uint64_t mono = bench_now_ns();
+
+	if (!v->t_first)
+		v->t_first = mono;
+	v->t_last = mono;
+}
+
+/* Print the reader's line; 3 unless every record came once, intact. */
+static int seen_report(const char *who, struct seen *v, const char *why)
+{
+	uint64_t good = v->got - v->dups - v->bad;
+	uint64_t missing =
+		v->gaps + (o.count > v->expect ? o.count - v->expect : 0);
+	double sec = v->got > 1 ? (double)(v->t_last - v->t_first) / 1e9 : 0;
+
+	printf("records=%" PRIu64 " expected=%" PRIu64 " end=%s"
+	       " duplicates=%" PRIu64 " missing=%" PRIu64 " bad=%" PRIu64
+	       " bad_stamps=%" PRIu64 " clock_early=%" PRIu64
+	       " seconds=%.6f rate=%.1f mbps=%.3f t_last_ns=%" PRIu64
+	       " lat_n=%" PRIu64
+	       " p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f\n",
+	       good, o.count, why, v->dups, missing, v->bad, v->badts, v->early,
+	       sec, sec > 0 ? (double)v->got / sec : 0,
+	       sec > 0 ? (double)v->got * (double)o.size / sec / 1e6 : 0,
+	       v->rt_last, v->h.n, bench_hist_quantile(&v->h, 0.5) / 1e3,
+	       bench_hist_quantile(&v->h, 0.99) / 1e3,
+	       bench_hist_quantile(&v->h, 0.999) / 1e3,
+	       bench_hist_quantile(&v->h, 1) / 1e3);
+	if (good == o.count && !v->dups && !v->bad && !v->badts && !missing)
+		return 0;
+	fprintf(stderr,
+	        "nats %s: %" PRIu64 " of %" PRIu64 " records (%s), %" PRIu64
+	        " missing, %" PRIu64 " duplicates, %" PRIu64 " bad, %" PRIu64
+	        " with another stamp than the producer's\n",
+	        who, good, o.count, why, missing, v->dups, v->bad, v->badts);
+	return 3;
+}
+
+/*
+ * Read o.count records from the far ring. Latency is taken once per
+ * batch: every record of a batch was visible when mring_peek_many
+ * returned.
  */
 static int mode_drain(const char *path)
 {
 	struct mring *r = NULL;
 	struct mring_config c;
 	struct mring_msg msgs[BATCH];
-	static struct bench_hist h;
-	uint64_t got = 0, expect = 0, dups = 0, gaps = 0, bad = 0, badts = 0;
-	uint64_t early = 0, t_first = 0, t_last = 0, rt_last = 0;
-	int tmo = (int)(o.timeout * 1000), rc = 0;
+	static struct seen v;
+	int tmo = (int)(o.timeout * 1000);
 	const char *why = "done";
 
 	mring_config_init(&c);
 	c.consumer_name = o.consumer ? o.consumer : "drain";
 	ring_check(mring_open(path, MRING_CONSUMER, &c, &r), "open", path);
 	make_pattern();
-	while (got < o.count) {
+	while (v.got < o.count) {
 		ssize_t n = mring_peek_many(r, msgs, BATCH, tmo);
 
 		if (n == -ETIMEDOUT) {
@@ -429,72 +521,102 @@ static int mode_drain(const char *path)
 			break;
 		}
 		ring_check((int)n, "read", path);
-		uint64_t now = realtime_ns(), mono = bench_now_ns();
-		if (!t_first)
-			t_first = mono;
-		t_last = mono;
-		rt_last = now;
-		for (ssize_t k = 0; k < n; k++) {
-			const uint8_t *p = msgs[k].ptr;
-			uint64_t seq, ts;
-
-			got++;
-			if (msgs[k].len != o.size || o.size < HDR) {
-				bad++;
-				continue;
-			}
-			memcpy(&seq, p, 8);
-			memcpy(&ts, p + 8, 8);
-			if (memcmp(p + HDR, pattern + seq % PAT_SHIFT,
-			           o.size - HDR) != 0) {
-				bad++;
-				continue;
-			}
-			if (seq < expect) {
-				dups++;
-				continue;
-			}
-			if (seq > expect)
-				gaps += seq - expect;
-			expect = seq + 1;
-			/* The far ring's stamp must be the producer's. */
-			if (msgs[k].ts != ts)
-				badts++;
-			if (seq < o.warmup)
-				continue;
-			if (now >= msgs[k].ts)
-				bench_hist_add(&h, now - msgs[k].ts);
-			else
-				early++, bench_hist_add(&h, 0);
-		}
+		v.rt_last = realtime_ns();
+		seen_batch(&v);
+		for (ssize_t k = 0; k < n; k++)
+			see(&v, msgs[k].ptr, msgs[k].len, true, msgs[k].ts,
+			    v.rt_last);
 		ring_check(mring_release_many(r, (size_t)n), "release in",
 		           path);
 	}
 	mring_close(r);
-	uint64_t good = got - dups - bad;
-	double sec = got > 1 ? (double)(t_last - t_first) / 1e9 : 0;
-	printf("records=%" PRIu64 " expected=%" PRIu64
-	       " end=%s duplicates=%" PRIu64 " missing=%" PRIu64 " bad=%" PRIu64
-	       " bad_stamps=%" PRIu64 " clock_early=%" PRIu64
-	       " seconds=%.6f rate=%.1f mbps=%.3f"
-	       " t_last_ns=%" PRIu64 " lat_n=%" PRIu64
-	       " p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f\n",
-	       good, o.count, why, dups, gaps + (o.count - expect), bad, badts,
-	       early, sec, sec > 0 ? (double)got / sec : 0,
-	       sec > 0 ? (double)got * (double)o.size / sec / 1e6 : 0, rt_last,
-	       h.n, bench_hist_quantile(&h, 0.5) / 1e3,
-	       bench_hist_quantile(&h, 0.99) / 1e3,
-	       bench_hist_quantile(&h, 0.999) / 1e3,
-	       bench_hist_quantile(&h, 1) / 1e3);
-	if (good != o.count || dups || bad || badts || gaps)
-		rc = 3;
-	if (rc)
-		fprintf(stderr,
-		        "nats drain: %" PRIu64 " of %" PRIu64 " records (%s), "
-		        "%" PRIu64 " duplicates, %" PRIu64 " bad, %" PRIu64
-		        " with another stamp than the producer's\n",
-		        good, o.count, why, dups, bad, badts);
-	return rc;
+	return seen_report("drain", &v, why);
+}
+
+/*
+ * The subscribe baseline: a bare JetStream consumer of the stream
+ * (durable, explicit acks), the records stamped by bench/nats bare;
+ * latency = now - the stamp inside the record. Push (default): a
+ * synchronous push subscription, one message at a time as the server
+ * sends them. --pull: a pull subscription fetching up to BATCH at once.
+ */
+static int mode_bare_sub(void)
+{
+	natsConnection *nc = nats_connect();
+	jsCtx *js = js_context(nc, NULL);
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	static struct seen v;
+	const char *why = "done";
+	const char *durable = o.consumer ? o.consumer : "bare";
+	uint64_t idle = bench_now_ns();
+
+	jsSubOptions_Init(&so);
+	so.Stream = o.stream;
+	so.Config.AckPolicy = js_AckExplicit;
+	so.Config.MaxAckPending = 65536;
+	if (o.pull) {
+		nats_check(js_PullSubscribe(&sub, js, o.subject, durable, NULL,
+		                            &so, &jerr),
+		           jerr, "pull subscribe");
+	} else {
+		so.Config.Durable = durable;
+		nats_check(natsConnection_Flush(nc), 0, "flush");
+		nats_check(
+			js_SubscribeSync(&sub, js, o.subject, NULL, &so, &jerr),
+			jerr, "subscribe");
+		/* No client-side limit below the server's window. */
+		nats_check(natsSubscription_SetPendingLimits(sub, -1, -1), 0,
+		           "pending limits");
+	}
+	make_pattern();
+	/* Tell the driver the consumer exists: it starts publishing now. */
+	printf("ready\n");
+	fflush(stdout);
+	while (v.got < o.count) {
+		natsMsgList list = {0};
+		natsMsg *one = NULL;
+		natsStatus s;
+
+		if (o.pull)
+			s = natsSubscription_Fetch(&list, sub, BATCH, 500,
+			                           &jerr);
+		else
+			s = natsSubscription_NextMsg(&one, sub, 500);
+		if (s == NATS_TIMEOUT) {
+			if (bench_now_ns() - idle >
+			    (uint64_t)(o.timeout * 1e9)) {
+				why = "timeout";
+				break;
+			}
+			continue;
+		}
+		nats_check(s, jerr, o.pull ? "fetch" : "next message");
+		if (one) {
+			list.Msgs = &one;
+			list.Count = 1;
+		}
+		v.rt_last = realtime_ns();
+		idle = bench_now_ns();
+		seen_batch(&v);
+		for (int k = 0; k < list.Count; k++) {
+			natsMsg *m = list.Msgs[k];
+
+			see(&v, (const uint8_t *)natsMsg_GetData(m),
+			    (size_t)natsMsg_GetDataLength(m), false, 0,
+			    v.rt_last);
+			nats_check(natsMsg_Ack(m, NULL), 0, "ack");
+		}
+		if (one)
+			natsMsg_Destroy(one);
+		else
+			natsMsgList_Destroy(&list);
+	}
+	natsSubscription_Destroy(sub);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	return seen_report("bare-sub", &v, why);
 }
 
 /* ---- command line ------------------------------------------------ */
@@ -507,6 +629,8 @@ static void usage(FILE *f)
 	        "          [--dup-window SEC] [--max-bytes SIZE] | --delete NAME\n"
 	        "  bare    -s URLS --subject SUBJ --size S --count N [--window W]\n"
 	        "          [--rate R] [--msg-id PREFIX]\n"
+	        "  bare-sub -s URLS --stream NAME --subject SUBJ --size S --count N\n"
+	        "          [--consumer DURABLE] [--pull] [--warmup K] [--timeout SEC]\n"
 	        "  mkring  RING [--capacity SIZE] [--size S] [--consumer NAME]\n"
 	        "  produce RING --size S --count N [--rate R]\n"
 	        "          [--consumer NAME [--far RING]]\n"
@@ -539,6 +663,7 @@ int main(int argc, char **argv)
 		{"window", required_argument, NULL, 'W'},
 		{"replicas", required_argument, NULL, 'R'},
 		{"dup-window", required_argument, NULL, 'd'},
+		{"pull", no_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -611,6 +736,9 @@ int main(int argc, char **argv)
 		case 'd':
 			o.dup_window = atoi(optarg);
 			break;
+		case 'P':
+			o.pull = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -624,7 +752,8 @@ int main(int argc, char **argv)
 	if (o.window < 1 || o.timeout <= 0)
 		bench_die("--window and --timeout must be positive");
 	const char *ring = optind < argc ? argv[optind] : NULL;
-	bool is_nats = !strcmp(mode, "stream") || !strcmp(mode, "bare");
+	bool is_nats = !strcmp(mode, "stream") || !strcmp(mode, "bare") ||
+	               !strcmp(mode, "bare-sub");
 	if (is_nats && !o.servers)
 		bench_die("%s: -s URLS is required", mode);
 	if (!is_nats && !ring)
@@ -640,6 +769,13 @@ int main(int argc, char **argv)
 		if (!o.subject || !o.count)
 			bench_die("bare: --subject and --count are required");
 		return mode_bare();
+	}
+	if (!strcmp(mode, "bare-sub")) {
+		if (!o.stream || !o.subject || !o.count)
+			bench_die(
+				"bare-sub: --stream, --subject and --count are "
+				"required");
+		return mode_bare_sub();
 	}
 	if (!strcmp(mode, "mkring"))
 		return mode_mkring(ring);

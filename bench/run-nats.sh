@@ -9,6 +9,8 @@
 # Per topology, size and repetition (fresh stream every time, the order of
 # bare and bridge alternating between repetitions):
 #   bare        bench/nats bare: N records, --window outstanding
+#   bare-sub    those N records out of the stream by a bare JetStream pull
+#               consumer (bench/nats bare-sub)
 #   bridge-pub  a ring pre-filled with the same N records, then
 #               mring-nats publish --count N (alone on the machine)
 #   bridge-sub  that stream (now full) into a far ring: mring-nats
@@ -17,8 +19,11 @@
 #               all at once, from a pre-filled ring: records/s at the drain
 # then per topology and size, --reps times:
 #   latency     the same pipeline fed by a paced producer at --load x the
-#               median bare rate just measured: p50/p99/p99.9 of (far
+#               slower of the median bare and bare-sub rates just measured: p50/p99/p99.9 of (far
 #               reader's CLOCK_REALTIME - the stamp given at commit)
+#   bare-lat    its baseline: the bare publisher paced at that rate, read
+#               by a bare JetStream pull consumer (latency from the stamp
+#               inside the record)
 #
 #   bench/run-nats.sh                     # default run, ~10-15 minutes
 #   bench/run-nats.sh --reps 5 --sizes 64,1k --topologies single
@@ -127,7 +132,7 @@ if [ ${#slist[@]} != ${#nlist[@]} ]; then
 	echo "run-nats: --counts needs one count per size (${#slist[@]})" >&2
 	exit 2
 fi
-bytes() { numfmt --from=iec "${1%B}"; }
+bytes() { local v=${1^^}; numfmt --from=iec "${v%B}"; }
 
 mkdir -p "$out"
 tmp=$(mktemp -d "$dir/mring-bench-nats.XXXXXX")
@@ -209,7 +214,7 @@ stop_servers() {
 	echo "nats-server: $(nats-server --version 2>&1)"
 	echo "libnats: $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
 	echo "stores and rings: $(findmnt -no FSTYPE,SOURCE -T "$tmp") ($tmp)"
-	echo "settings: reps $reps, sizes $sizes, records $counts, topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), latency at $load x median bare rate for ${lat_seconds}s (first 10% of records not counted), file storage, duplicate window 120 s, fresh stream per run"
+	echo "settings: reps $reps, sizes $sizes, records $counts, topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), latency at $load x min(median bare, median bare-sub rate) for ${lat_seconds}s (first 10% of records not counted), file storage, duplicate window 120 s, fresh stream per run"
 	echo "note: servers, bridge and benchmark share these $(nproc) CPUs; other engineers may use the machine at the same time"
 } > "$out/nats-machine.txt"
 cat "$out/nats-machine.txt"
@@ -225,11 +230,11 @@ kv() { # KEY LINE: value of KEY=... in a key=value line
 }
 now_ns() { date +%s%N; }
 row() { # phase records seconds rate mbps offered p50 p99 p999 max status
-	echo "$topo,$replicas,$size,$rep,$*" | tr ' ' ',' >> "$csv"
+	echo "$topo,$replicas,$szb,$rep,$*" | tr ' ' ',' >> "$csv"
 	printf '  %-10s %8s records %9s s %10s rec/s %9s MB/s %s\n' \
 		"$1" "$2" "$3" "$4" "$5" "${*: -1}" >&2
 }
-rate_of() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", s > 0 ? n / s : 0 }'; }
+rate_of() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }'; }
 mbps_of() { awk -v r="$1" -v z="$2" 'BEGIN { printf "%.3f", r * z / 1e6 }'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b - a) / 1e9 }'; }
 
@@ -271,17 +276,36 @@ fail_row() { # phase: a run that failed (its stderr tail shown)
 	failures=$((failures + 1))
 }
 spawn() { "$@" & jobs_bg+=($!); }
-wait_bg() { # wait for every background job; 0 if all succeeded
-	local p rc=0
-	for p in "${jobs_bg[@]}"; do wait "$p" || rc=1; done
-	jobs_bg=()
-	return $rc
+wait_bg() {
+	# Wait for every background job; as soon as one fails, stop the
+	# others (a drain would otherwise wait out its timeout). 0 if all
+	# succeeded.
+	local p rc=0 left
+	while :; do
+		left=()
+		for p in "${jobs_bg[@]}"; do
+			if kill -0 "$p" 2>/dev/null; then
+				left+=("$p")
+			else
+				wait "$p" || rc=1
+			fi
+		done
+		jobs_bg=("${left[@]}")
+		if [ $rc != 0 ] && [ ${#jobs_bg[@]} != 0 ]; then
+			stop_pids "${jobs_bg[@]}"
+			jobs_bg=()
+		fi
+		[ ${#jobs_bg[@]} = 0 ] && return $rc
+		sleep 0.05
+	done
 }
 
 # ---- phases ------------------------------------------------------------
+# bare, then bare-sub from the stream it filled.
 run_bare() {
+	: > "$tmp/stderr.log"
 	stream_new
-	local t0 t1 r
+	local t0 t1 r d
 	t0=$(now_ns)
 	if bounded "$tmp/bare.out" "$bin" bare -s "$urls" \
 		--subject bench.rec --size "$szb" --count "$n" \
@@ -290,6 +314,18 @@ run_bare() {
 		r=$(rate_of "$n" "$(secs "$t0" "$t1")")
 		row bare "$n" "$(secs "$t0" "$t1")" "$r" "$(mbps_of "$r" "$szb")" "" "" "" "" "" ok
 		bare_rates+=("$r")
+		t0=$(now_ns)
+		if bounded "$tmp/bsub.out" "$bin" bare-sub -s "$urls" \
+			--stream BENCH --subject bench.rec --size "$szb" \
+			--count "$n"; then
+			d=$(grep '^records=' "$tmp/bsub.out")
+			t1=$(kv t_last_ns "$d")
+			r=$(rate_of "$n" "$(secs "$t0" "$t1")")
+			row bare-sub "$(kv records "$d")" "$(secs "$t0" "$t1")" "$r" "$(mbps_of "$r" "$szb")" "" "" "" "" "" ok
+			bare_sub_rates+=("$r")
+		else
+			fail_row bare-sub
+		fi
 	else
 		fail_row bare
 	fi
@@ -298,6 +334,7 @@ run_bare() {
 
 # bridge-pub, then bridge-sub from the stream it filled.
 run_bridge() {
+	: > "$tmp/stderr.log"
 	stream_new
 	mkrings "$n"
 	"$bin" produce "$tmp/src.ring" --size "$szb" --count "$n" >/dev/null
@@ -346,6 +383,7 @@ run_pipeline() { # phase rate
 			'BEGIN { m = int(r * s); print m < n ? m : n }')
 		warm=$((m / 10))
 	fi
+	: > "$tmp/stderr.log"
 	stream_new
 	mkrings "$m"
 	[ "$rate" != 0 ] || "$bin" produce "$tmp/src.ring" --size "$szb" --count "$m" >/dev/null
@@ -386,6 +424,42 @@ run_pipeline() { # phase rate
 	rm -f "$tmp/src.ring" "$tmp/far.ring"
 }
 
+# The latency baseline: bench/nats bare paced at the same rate, read by a
+# bare JetStream pull consumer (bench/nats bare-sub).
+run_bare_lat() { # rate
+	local rate=$1 m warm st=ok d
+	m=$(awk -v r="$rate" -v s="$lat_seconds" -v n="$n" \
+		'BEGIN { m = int(r * s); print m < n ? m : n }')
+	warm=$((m / 10))
+	: > "$tmp/stderr.log"
+	stream_new
+	: > "$tmp/bsub.out"
+	spawn timeout -k 5 "$timeout_s" "$bin" bare-sub -s "$urls" --stream BENCH \
+		--subject bench.rec --size "$szb" --count "$m" --warmup "$warm" \
+		> "$tmp/bsub.out" 2>> "$tmp/stderr.log"
+	for _ in $(seq 300); do
+		grep -q '^ready' "$tmp/bsub.out" && break
+		kill -0 "${jobs_bg[0]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	bounded "$tmp/bare.out" "$bin" bare -s "$urls" --subject bench.rec \
+		--size "$szb" --count "$m" --window "$window" --rate "$rate" \
+		--msg-id "bench-lat-$rep-" || st=failed
+	if [ $st = failed ]; then
+		stop_pids "${jobs_bg[@]}"
+		jobs_bg=()
+	fi
+	wait_bg || st=failed
+	d=$(grep '^records=' "$tmp/bsub.out" || true)
+	if [ $st = ok ] && [ -n "$d" ]; then
+		row bare-lat "$(kv records "$d")" "$(kv seconds "$d")" "$(kv rate "$d")" "$(kv mbps "$d")" "$rate" \
+			"$(kv p50_us "$d")" "$(kv p99_us "$d")" "$(kv p999_us "$d")" "$(kv max_us "$d")" ok
+	else
+		fail_row bare-lat "$rate"
+	fi
+	stream_del
+}
+
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # ---- runs ----------------------------------------------------------------
@@ -398,7 +472,7 @@ for topo in "${tlist[@]}"; do
 	for ((k = 0; k < ${#slist[@]}; k++)); do
 		size=${slist[$k]} n=${nlist[$k]}
 		szb=$(bytes "$size")
-		bare_rates=()
+		bare_rates=() bare_sub_rates=()
 		for ((rep = 1; rep <= reps; rep++)); do
 			echo "== $topo, $size B x $n, rep $rep" >&2
 			# Alternate which goes first, so neither always finds
@@ -412,11 +486,20 @@ for topo in "${tlist[@]}"; do
 			fi
 			run_pipeline e2e 0
 		done
-		if [ ${#bare_rates[@]} -gt 0 ]; then
-			offered=$(awk -v r="$(median "${bare_rates[@]}")" -v l="$load" 'BEGIN { printf "%.0f", r * l }')
+		if [ ${#bare_rates[@]} -gt 0 ] && [ ${#bare_sub_rates[@]} -gt 0 ]; then
+			# --load x what bare NATS carries: the slower of the
+			# bare publisher and the bare consumer (medians).
+			offered=$(awk -v p="$(median "${bare_rates[@]}")" -v c="$(median "${bare_sub_rates[@]}")" -v l="$load" \
+				'BEGIN { printf "%.0f", (p < c ? p : c) * l }')
 			for ((rep = 1; rep <= reps; rep++)); do
 				echo "== $topo, $size B, latency at $offered rec/s, rep $rep" >&2
-				run_pipeline latency "$offered"
+				if [ $((rep % 2)) = 1 ]; then
+					run_bare_lat "$offered"
+					run_pipeline latency "$offered"
+				else
+					run_pipeline latency "$offered"
+					run_bare_lat "$offered"
+				fi
 			done
 		fi
 	done
