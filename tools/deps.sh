@@ -12,6 +12,11 @@ pkgs=(build-essential cmake pkg-config liburing-dev libnuma-dev
 # server; on a host run by systemd the package enables and starts it
 # (port 9090): 'systemctl disable --now prometheus' if that is unwanted.
 pkgs+=(prometheus)
+# mring-nats, the NATS JetStream bridge (tools/nats/): the C client to
+# build it, and the server its tests start on 127.0.0.1 (they run
+# nats-server themselves; the package's own service is not needed:
+# 'systemctl disable --now nats-server' if it was started).
+pkgs+=(libnats-dev nats-server)
 # tools/test.sh with MRING_TEST_VALGRIND=1 runs the tests under memcheck.
 [[ ${MRING_TEST_VALGRIND:-0} == 1 ]] && pkgs+=(valgrind)
 # File-system tests (tests/fsrel_*.sh, tools/fs-matrix.sh).

@@ -63,8 +63,8 @@ static void show(struct progress *p, double t, int final)
 	fmt_bytes(p->bytes, tot);
 	fmt_rate(el > 0 ? (double)p->bytes / el : 0, avg);
 	if (final) {
-		fprintf(stderr, "%smring: %s %s", p->tty ? "\r\033[K" : "", tot,
-		        p->verb);
+		fprintf(stderr, "%s%s: %s %s", p->tty ? "\r\033[K" : "",
+		        tool_name, tot, p->verb);
 		if (p->records)
 			fprintf(stderr, " (%llu records)",
 			        (unsigned long long)p->records);
@@ -75,8 +75,8 @@ static void show(struct progress *p, double t, int final)
 	                 ? (double)(p->bytes - p->last_bytes) / (t - p->last)
 	                 : 0,
 	         cur);
-	fprintf(stderr, "%smring: %s %s, %s now, %s average",
-	        p->tty ? "\r\033[K" : "", tot, p->verb, cur, avg);
+	fprintf(stderr, "%s%s: %s %s, %s now, %s average",
+	        p->tty ? "\r\033[K" : "", tool_name, tot, p->verb, cur, avg);
 	if (p->records)
 		fprintf(stderr, ", %llu records",
 		        (unsigned long long)p->records);

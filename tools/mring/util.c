@@ -13,11 +13,13 @@
 
 #include "util.h"
 
+const char *tool_name = "mring";
+
 void msg(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mring: ", stderr);
+	fprintf(stderr, "%s: ", tool_name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -28,11 +30,11 @@ int usage_err(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "mring %s: ", cmd);
+	fprintf(stderr, "%s %s: ", tool_name, cmd);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'mring %s --help'.\n", cmd);
+	fprintf(stderr, "\nTry '%s %s --help'.\n", tool_name, cmd);
 	return EXIT_USAGE;
 }
 

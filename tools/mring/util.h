@@ -25,7 +25,11 @@ enum {
 /* Room for any size or rate formatted by fmt_bytes()/fmt_rate(). */
 #define FMT_LEN 32
 
-/* "mring: " + message + newline, on stderr. */
+/* The program's name in messages: "mring" unless a tool that links
+ * these helpers (mring-nats) sets its own. */
+extern const char *tool_name;
+
+/* tool_name + ": " + message + newline, on stderr. */
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
