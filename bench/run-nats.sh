@@ -15,15 +15,15 @@
 #               mring-nats publish --count N (alone on the machine)
 #   bridge-sub  that stream (now full) into a far ring: mring-nats
 #               subscribe --count N, the far ring read by bench/nats drain
+#   bare-e2e    bare publisher and bare consumer at once
 #   e2e         ring -> publish -> stream -> subscribe -> far ring -> drain,
 #               all at once, from a pre-filled ring: records/s at the drain
-# then per topology and size, --reps times:
-#   latency     the same pipeline fed by a paced producer at --load x the
-#               slower of the median bare and bare-sub rates just measured: p50/p99/p99.9 of (far
-#               reader's CLOCK_REALTIME - the stamp given at commit)
-#   bare-lat    its baseline: the bare publisher paced at that rate, read
-#               by a bare JetStream pull consumer (latency from the stamp
-#               inside the record)
+# then per topology and size, --reps times, bare and bridge each:
+#   latency-a   a paced writer at --load x the median bare-e2e rate:
+#   bare-lat-a  p50/p99/p99.9 of (reader's CLOCK_REALTIME - the stamp
+#               given at commit / at publish)
+#   latency-b   the same at --load x the bridge's median e2e rate, when
+#   bare-lat-b  that is lower (a point below both saturations)
 #
 #   bench/run-nats.sh                     # default run, ~10-15 minutes
 #   bench/run-nats.sh --reps 5 --sizes 64,1k --topologies single
@@ -41,12 +41,13 @@ reps=3
 sizes=64,1k,64k
 counts=200000,100000,10000
 topologies=single,cluster
-window=1024
+window=4096
 load=0.5
 lat_seconds=5
 port_base=24200
 smoke=0
 timeout_s=300
+sub_sync=batch
 
 usage() {
 	cat <<EOF
@@ -62,11 +63,14 @@ usage: $0 [options]
   --topologies LIST   single (one server, replicas 1), cluster (three
                       servers, replicas 3) ($topologies)
   --window N          outstanding publishes, bridge and bare alike ($window)
-  --load F            latency runs offer F x the median bare rate ($load)
+  --load F            latency runs offer F x the median end-to-end rate
+                      of bare (and of the bridge, if lower) ($load)
   --lat-seconds S     length of a latency run; at most the size's count
                       of records ($lat_seconds)
   --port-base P       client ports P.., cluster ports P+100.. (24000-29999;
                       default $port_base)
+  --sub-sync MODE     mring-nats subscribe --sync: batch (its default:
+                      fdatasync per batch before the acks) or none ($sub_sync)
   --timeout S         a run that takes longer is killed and marked failed
                       ($timeout_s)
   --smoke             tiny run (seconds): checks that it works, measures
@@ -89,6 +93,7 @@ while [ $# -gt 0 ]; do
 	--lat-seconds) lat_seconds=$2; shift ;;
 	--port-base) port_base=$2; shift ;;
 	--timeout) timeout_s=$2; shift ;;
+	--sub-sync) sub_sync=$2; shift ;;
 	--smoke) smoke=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -214,7 +219,7 @@ stop_servers() {
 	echo "nats-server: $(nats-server --version 2>&1)"
 	echo "libnats: $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
 	echo "stores and rings: $(findmnt -no FSTYPE,SOURCE -T "$tmp") ($tmp)"
-	echo "settings: reps $reps, sizes $sizes, records $counts, topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), latency at $load x min(median bare, median bare-sub rate) for ${lat_seconds}s (first 10% of records not counted), file storage, duplicate window 120 s, fresh stream per run"
+	echo "settings: reps $reps, sizes $sizes, records $counts, topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), subscribe --sync $sub_sync, bare consumer: pull, fetches of 256, explicit acks, latency at $load x median bare-e2e rate (and $load x median bridge e2e rate if lower) for ${lat_seconds}s (first 10% of records not counted), file storage, duplicate window 120 s, fresh stream per run"
 	echo "note: servers, bridge and benchmark share these $(nproc) CPUs; other engineers may use the machine at the same time"
 } > "$out/nats-machine.txt"
 cat "$out/nats-machine.txt"
@@ -238,6 +243,9 @@ rate_of() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) 
 mbps_of() { awk -v r="$1" -v z="$2" 'BEGIN { printf "%.3f", r * z / 1e6 }'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", (b - a) / 1e9 }'; }
 
+# Nats-Msg-Id prefix of the bare publisher: as long as the bridge's
+# RINGID: (16 hex digits of the ring's creation time, a colon).
+msgid() { printf '%016x:' "$(now_ns)"; }
 stream_new() {
 	"$bin" stream -s "$urls" --stream BENCH --subject bench.rec \
 		--replicas "$replicas" >/dev/null
@@ -251,7 +259,7 @@ ring_cap() {
 	echo "${c}M"
 }
 mkrings() { # n: a source ring for n records and a 256 MiB far ring
-	rm -f "$tmp/src.ring" "$tmp/far.ring"
+	rm -f "$tmp"/src.ring* "$tmp"/far.ring*
 	"$bin" mkring "$tmp/src.ring" --capacity "$(ring_cap "$1" "$szb")" \
 		--size "$szb" --consumer nats >/dev/null
 	"$bin" mkring "$tmp/far.ring" --capacity 256M --size "$szb" \
@@ -309,13 +317,13 @@ run_bare() {
 	t0=$(now_ns)
 	if bounded "$tmp/bare.out" "$bin" bare -s "$urls" \
 		--subject bench.rec --size "$szb" --count "$n" \
-		--window "$window" --msg-id "bench-$rep-"; then
+		--window "$window" --msg-id "$(msgid)"; then
 		t1=$(now_ns)
 		r=$(rate_of "$n" "$(secs "$t0" "$t1")")
 		row bare "$n" "$(secs "$t0" "$t1")" "$r" "$(mbps_of "$r" "$szb")" "" "" "" "" "" ok
 		bare_rates+=("$r")
 		t0=$(now_ns)
-		if bounded "$tmp/bsub.out" "$bin" bare-sub -s "$urls" \
+		if bounded "$tmp/bsub.out" "$bin" bare-sub --pull -s "$urls" \
 			--stream BENCH --subject bench.rec --size "$szb" \
 			--count "$n"; then
 			d=$(grep '^records=' "$tmp/bsub.out")
@@ -357,7 +365,7 @@ run_bridge() {
 			--size "$szb" --count "$n" > "$tmp/drain.out" 2>> "$tmp/stderr.log"
 		t0=$(now_ns)
 		if bounded "$tmp/sub.out" "$bridge" subscribe "$tmp/far.ring" \
-			-s "$urls" --stream BENCH --durable bench \
+			-s "$urls" --stream BENCH --durable bench --sync "$sub_sync" \
 			--count "$n" --json && wait_bg; then
 			d=$(cat "$tmp/drain.out")
 			t1=$(kv t_last_ns "$d")
@@ -371,7 +379,7 @@ run_bridge() {
 		save_json bridge-sub subscribe "$tmp/sub.out"
 	fi
 	stream_del
-	rm -f "$tmp/src.ring" "$tmp/far.ring"
+	rm -f "$tmp"/src.ring* "$tmp"/far.ring*
 }
 
 # The whole pipeline, at full speed (rate = n / (last record at the far
@@ -390,7 +398,7 @@ run_pipeline() { # phase rate
 	spawn timeout -k 5 "$timeout_s" "$bin" drain "$tmp/far.ring" --size "$szb" \
 		--count "$m" --warmup "$warm" > "$tmp/drain.out" 2>> "$tmp/stderr.log"
 	spawn timeout -k 5 "$timeout_s" "$bridge" subscribe "$tmp/far.ring" -s "$urls" \
-		--stream BENCH --durable bench --count "$m" --json \
+		--stream BENCH --durable bench --sync "$sub_sync" --count "$m" --json \
 		> "$tmp/sub.out" 2>> "$tmp/stderr.log"
 	t0=$(now_ns)
 	spawn timeout -k 5 "$timeout_s" "$bridge" publish "$tmp/src.ring" -s "$urls" \
@@ -412,6 +420,7 @@ run_pipeline() { # phase rate
 		if [ "$rate" = 0 ]; then
 			r=$(rate_of "$m" "$(secs "$t0" "$t1")")
 			row "$phase" "$(kv records "$d")" "$(secs "$t0" "$t1")" "$r" "$(mbps_of "$r" "$szb")" "" "" "" "" "" ok
+			e2e_rates+=("$r")
 		else
 			r=$(kv rate "$d")
 			row "$phase" "$(kv records "$d")" "$(kv seconds "$d")" "$r" "$(mbps_of "$r" "$szb")" "$rate" \
@@ -421,20 +430,24 @@ run_pipeline() { # phase rate
 		fail_row "$phase" "$rate"
 	fi
 	stream_del
-	rm -f "$tmp/src.ring" "$tmp/far.ring"
+	rm -f "$tmp"/src.ring* "$tmp"/far.ring*
 }
 
-# The latency baseline: bench/nats bare paced at the same rate, read by a
-# bare JetStream pull consumer (bench/nats bare-sub).
-run_bare_lat() { # rate
-	local rate=$1 m warm st=ok d
-	m=$(awk -v r="$rate" -v s="$lat_seconds" -v n="$n" \
-		'BEGIN { m = int(r * s); print m < n ? m : n }')
-	warm=$((m / 10))
+# The bare counterpart of run_pipeline: bench/nats bare, unpaced (rate 0:
+# bare-e2e) or paced (latency baseline), read meanwhile by a bare
+# JetStream pull consumer (bench/nats bare-sub, latency from the stamp
+# inside the record).
+run_bare_pipe() { # phase rate
+	local phase=$1 rate=$2 m=$n warm=0 st=ok d t0 r
+	if [ "$rate" != 0 ]; then
+		m=$(awk -v r="$rate" -v s="$lat_seconds" -v n="$n" \
+			'BEGIN { m = int(r * s); print m < n ? m : n }')
+		warm=$((m / 10))
+	fi
 	: > "$tmp/stderr.log"
 	stream_new
 	: > "$tmp/bsub.out"
-	spawn timeout -k 5 "$timeout_s" "$bin" bare-sub -s "$urls" --stream BENCH \
+	spawn timeout -k 5 "$timeout_s" "$bin" bare-sub --pull -s "$urls" --stream BENCH \
 		--subject bench.rec --size "$szb" --count "$m" --warmup "$warm" \
 		> "$tmp/bsub.out" 2>> "$tmp/stderr.log"
 	for _ in $(seq 300); do
@@ -442,9 +455,10 @@ run_bare_lat() { # rate
 		kill -0 "${jobs_bg[0]}" 2>/dev/null || break
 		sleep 0.1
 	done
+	t0=$(now_ns)
 	bounded "$tmp/bare.out" "$bin" bare -s "$urls" --subject bench.rec \
 		--size "$szb" --count "$m" --window "$window" --rate "$rate" \
-		--msg-id "bench-lat-$rep-" || st=failed
+		--msg-id "$(msgid)" || st=failed
 	if [ $st = failed ]; then
 		stop_pids "${jobs_bg[@]}"
 		jobs_bg=()
@@ -452,12 +466,29 @@ run_bare_lat() { # rate
 	wait_bg || st=failed
 	d=$(grep '^records=' "$tmp/bsub.out" || true)
 	if [ $st = ok ] && [ -n "$d" ]; then
-		row bare-lat "$(kv records "$d")" "$(kv seconds "$d")" "$(kv rate "$d")" "$(kv mbps "$d")" "$rate" \
-			"$(kv p50_us "$d")" "$(kv p99_us "$d")" "$(kv p999_us "$d")" "$(kv max_us "$d")" ok
+		if [ "$rate" = 0 ]; then
+			r=$(rate_of "$m" "$(secs "$t0" "$(kv t_last_ns "$d")")")
+			row "$phase" "$(kv records "$d")" "$(secs "$t0" "$(kv t_last_ns "$d")")" "$r" "$(mbps_of "$r" "$szb")" "" "" "" "" "" ok
+			bare_e2e_rates+=("$r")
+		else
+			row "$phase" "$(kv records "$d")" "$(kv seconds "$d")" "$(kv rate "$d")" "$(kv mbps "$d")" "$rate" \
+				"$(kv p50_us "$d")" "$(kv p99_us "$d")" "$(kv p999_us "$d")" "$(kv max_us "$d")" ok
+		fi
 	else
-		fail_row bare-lat "$rate"
+		fail_row "$phase" "$rate"
 	fi
 	stream_del
+}
+
+# The latency pair at one offered rate, the order alternating by rep.
+latency_pair() { # suffix rate
+	if [ $((rep % 2)) = 1 ]; then
+		run_bare_pipe "bare-lat-$1" "$2"
+		run_pipeline "latency-$1" "$2"
+	else
+		run_pipeline "latency-$1" "$2"
+		run_bare_pipe "bare-lat-$1" "$2"
+	fi
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -472,7 +503,7 @@ for topo in "${tlist[@]}"; do
 	for ((k = 0; k < ${#slist[@]}; k++)); do
 		size=${slist[$k]} n=${nlist[$k]}
 		szb=$(bytes "$size")
-		bare_rates=() bare_sub_rates=()
+		bare_rates=() bare_sub_rates=() bare_e2e_rates=() e2e_rates=()
 		for ((rep = 1; rep <= reps; rep++)); do
 			echo "== $topo, $size B x $n, rep $rep" >&2
 			# Alternate which goes first, so neither always finds
@@ -480,28 +511,32 @@ for topo in "${tlist[@]}"; do
 			if [ $((rep % 2)) = 1 ]; then
 				run_bare
 				run_bridge
+				run_bare_pipe bare-e2e 0
+				run_pipeline e2e 0
 			else
 				run_bridge
 				run_bare
+				run_pipeline e2e 0
+				run_bare_pipe bare-e2e 0
 			fi
-			run_pipeline e2e 0
 		done
-		if [ ${#bare_rates[@]} -gt 0 ] && [ ${#bare_sub_rates[@]} -gt 0 ]; then
-			# --load x what bare NATS carries: the slower of the
-			# bare publisher and the bare consumer (medians).
-			offered=$(awk -v p="$(median "${bare_rates[@]}")" -v c="$(median "${bare_sub_rates[@]}")" -v l="$load" \
-				'BEGIN { printf "%.0f", (p < c ? p : c) * l }')
-			for ((rep = 1; rep <= reps; rep++)); do
-				echo "== $topo, $size B, latency at $offered rec/s, rep $rep" >&2
-				if [ $((rep % 2)) = 1 ]; then
-					run_bare_lat "$offered"
-					run_pipeline latency "$offered"
-				else
-					run_pipeline latency "$offered"
-					run_bare_lat "$offered"
-				fi
-			done
-		fi
+		[ ${#bare_e2e_rates[@]} -gt 0 ] || continue
+		# Latency at --load x what the bare path carries end to end
+		# (a), and, if the bridge carries less, also at --load x the
+		# bridge's end-to-end rate (b), below both saturations.
+		mba=$(median "${bare_e2e_rates[@]}")
+		mbr=$( [ ${#e2e_rates[@]} -gt 0 ] && median "${e2e_rates[@]}" || echo 0)
+		offered_a=$(awk -v r="$mba" -v l="$load" 'BEGIN { printf "%.0f", r * l }')
+		offered_b=$(awk -v r="$mbr" -v l="$load" 'BEGIN { printf "%.0f", r * l }')
+		for ((rep = 1; rep <= reps; rep++)); do
+			echo "== $topo, $size B, latency at $offered_a rec/s, rep $rep" >&2
+			latency_pair a "$offered_a"
+			if [ "$offered_b" -gt 0 ] &&
+				[ $((offered_b * 100)) -lt $((offered_a * 95)) ]; then
+				echo "== $topo, $size B, latency at $offered_b rec/s, rep $rep" >&2
+				latency_pair b "$offered_b"
+			fi
+		done
 	done
 	stop_servers
 done
