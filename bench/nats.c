@@ -65,6 +65,7 @@ struct opts {
 	uint64_t capacity;
 	uint64_t max_bytes;
 	uint64_t warmup;
+	uint64_t prime;
 	double rate;
 	double timeout;
 	long window;
@@ -106,6 +107,18 @@ static void fill_record(uint8_t *buf, uint64_t seq, uint64_t ts)
 	memcpy(buf, &seq, 8);
 	memcpy(buf + 8, &ts, 8);
 	memcpy(buf + HDR, pattern + seq % PAT_SHIFT, o.size - HDR);
+}
+
+/* Sleep until t0 + k * gap (CLOCK_MONOTONIC); at once if that is past. */
+static void pace(uint64_t t0, uint64_t k, uint64_t gap)
+{
+	uint64_t due = t0 + k * gap;
+
+	if (!gap || due <= bench_now_ns())
+		return;
+	struct timespec d = {.tv_sec = (time_t)(due / 1000000000u),
+	                     .tv_nsec = (long)(due % 1000000000u)};
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &d, NULL);
 }
 
 /* ---- NATS -------------------------------------------------------- */
@@ -229,6 +242,35 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 }
 
 /*
+ * Wait until the consumer o.consumer of o.stream has acknowledged the
+ * first n messages: the bare path is primed, as the bridge's is when its
+ * drain has read the first records.
+ */
+static void prime_wait(jsCtx *js, uint64_t n)
+{
+	uint64_t end = bench_now_ns() + (uint64_t)(o.timeout * 1e9);
+
+	for (;;) {
+		jsConsumerInfo *ci = NULL;
+		jsErrCode jerr = 0;
+		natsStatus s = js_GetConsumerInfo(&ci, js, o.stream, o.consumer,
+		                                  NULL, &jerr);
+		uint64_t floor = s == NATS_OK ? ci->AckFloor.Stream : 0;
+
+		if (ci)
+			jsConsumerInfo_Destroy(ci);
+		if (floor >= n)
+			return;
+		if (bench_now_ns() > end)
+			bench_die("bare: the first %" PRIu64
+			          " messages were not "
+			          "acknowledged by consumer %s within %.0f s",
+			          n, o.consumer, o.timeout);
+		usleep(2000);
+	}
+}
+
+/*
  * The baseline publisher. What it does per record is what a bridge must
  * do at least: build a message with its Nats-Msg-Id header, publish it
  * asynchronously with at most o.window unacknowledged, count the acks.
@@ -255,20 +297,16 @@ static int mode_bare(void)
 	make_pattern();
 	if (gap)
 		prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = bench_now_ns(), k0 = 0;
 	for (uint64_t i = 0; i < o.count; i++) {
 		natsMsg *m = NULL;
 
-		if (gap) {
-			uint64_t due = t0 + i * gap, now = bench_now_ns();
-			if (due > now) {
-				struct timespec d = {
-					.tv_sec = (time_t)(due / 1000000000u),
-					.tv_nsec = (long)(due % 1000000000u)};
-				clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME,
-				                &d, NULL);
-			}
+		if (i == o.prime && i > 0) {
+			prime_wait(js, i);
+			t0 = bench_now_ns(), k0 = i;
 		}
+		if (i >= o.prime)
+			pace(t0, i - k0, gap);
 		fill_record(buf, i, realtime_ns());
 		snprintf(id, sizeof(id), "%s%" PRIu64, o.msgid, i);
 		nats_check(natsMsg_Create(&m, o.subject, NULL,
@@ -290,10 +328,12 @@ static int mode_bare(void)
 	nats_check(s, 0, "waiting for the last acknowledgements");
 	double sec = (double)(t1 - t0) / 1e9;
 	uint64_t ok = atomic_load(&a.ok);
+	/* With --prime, the rate is that of the paced part. */
+	double timed = (double)(ok - k0);
 	printf("records=%" PRIu64 " errors=%" PRIu64 " duplicates=%" PRIu64
 	       " seconds=%.6f rate=%.1f mbps=%.3f\n",
-	       ok, atomic_load(&a.err), atomic_load(&a.dup), sec,
-	       (double)ok / sec, (double)ok * (double)o.size / sec / 1e6);
+	       ok, atomic_load(&a.err), atomic_load(&a.dup), sec, timed / sec,
+	       timed * (double)o.size / sec / 1e6);
 	free(buf);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
@@ -361,6 +401,20 @@ static void wait_peers(const char *path)
 	}
 }
 
+/* The drain's position in the far ring (0 until it has one). */
+static uint64_t drain_position(void)
+{
+	struct mring_info info;
+	struct mring_consumer_info cons[32];
+	int n = mring_inspect(o.far, &info, cons, 32);
+
+	ring_check(n, "inspect", o.far);
+	for (int i = 0; i < n && i < 32; i++)
+		if (strcmp(cons[i].name, "drain") == 0)
+			return cons[i].position;
+	return 0;
+}
+
 static int mode_produce(const char *path)
 {
 	struct mring *r = NULL;
@@ -374,20 +428,33 @@ static int mode_produce(const char *path)
 		wait_peers(path);
 	/* Wake-ups on time: the default slack is 50 us. */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-	uint64_t t0 = bench_now_ns();
+	uint64_t t0 = bench_now_ns(), k0 = 0;
 	for (uint64_t i = 0; i < o.count; i++) {
 		void *p;
 
-		if (gap) {
-			uint64_t due = t0 + i * gap, now = bench_now_ns();
-			if (due > now) {
-				struct timespec d = {
-					.tv_sec = (time_t)(due / 1000000000u),
-					.tv_nsec = (long)(due % 1000000000u)};
-				clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME,
-				                &d, NULL);
+		if (o.far && i == o.prime && i > 0) {
+			/*
+			 * The path is primed once the drain has read the
+			 * first records: both rings have the same layout,
+			 * so they end at the same byte in the far ring.
+			 */
+			struct mring_where w;
+			uint64_t end =
+				bench_now_ns() + (uint64_t)(o.timeout * 1e9);
+
+			mring_tell(r, &w);
+			while (drain_position() < w.pos) {
+				if (bench_now_ns() > end)
+					bench_die("produce: the first %" PRIu64
+					          " records did not reach the "
+					          "drain within %.0f s",
+					          o.prime, o.timeout);
+				usleep(2000);
 			}
+			t0 = bench_now_ns(), k0 = i;
 		}
+		if (i >= o.prime)
+			pace(t0, i - k0, gap);
 		ring_check(
 			mring_reserve(r, o.size, &p, (int)(o.timeout * 1000)),
 			"reserve in", path);
@@ -397,15 +464,16 @@ static int mode_produce(const char *path)
 	}
 	double sec = (double)(bench_now_ns() - t0) / 1e9;
 	mring_close(r);
-	printf("records=%" PRIu64 " seconds=%.6f rate=%.1f\n", o.count, sec,
-	       (double)o.count / sec);
+	printf("records=%" PRIu64 " seconds=%.6f rate=%.1f\n", o.count - k0,
+	       sec, (double)(o.count - k0) / sec);
 	return 0;
 }
 
 /* What a reader saw: counts, and the latency histogram. */
 struct seen {
 	uint64_t got, expect, dups, gaps, bad, badts, early;
-	uint64_t t_first, t_last, rt_last;
+	uint64_t t_last, rt_last;
+	uint64_t timed, t_timed; /* records past --warmup, first seen at */
 	struct bench_hist h;
 };
 
@@ -445,19 +513,18 @@ static void see(struct seen *v, const uint8_t *p, size_t len, bool ring,
 	}
 	if (seq < o.warmup)
 		return;
+	if (!v->timed++)
+		v->t_timed = v->t_last;
 	if (now >= ts)
 		bench_hist_add(&v->h, now - ts);
 	else
 		v->early++, bench_hist_add(&v->h, 0);
 }
 
+/* A batch arrived: the time its records were seen (CLOCK_MONOTONIC). */
 static void seen_batch(struct seen *v)
 {
-	uint64_t mono = bench_now_ns();
-
-	if (!v->t_first)
-		v->t_first = mono;
-	v->t_last = mono;
+	v->t_last = bench_now_ns();
 }
 
 /* Print the reader's line; 3 unless every record came once, intact. */
@@ -466,7 +533,8 @@ static int seen_report(const char *who, struct seen *v, const char *why)
 	uint64_t good = v->got - v->dups - v->bad;
 	uint64_t missing =
 		v->gaps + (o.count > v->expect ? o.count - v->expect : 0);
-	double sec = v->got > 1 ? (double)(v->t_last - v->t_first) / 1e9 : 0;
+	/* The rate of what came after the warm-up (all, without one). */
+	double sec = v->timed > 1 ? (double)(v->t_last - v->t_timed) / 1e9 : 0;
 
 	printf("records=%" PRIu64 " expected=%" PRIu64 " end=%s"
 	       " duplicates=%" PRIu64 " missing=%" PRIu64 " bad=%" PRIu64
@@ -628,18 +696,23 @@ static void usage(FILE *f)
 	        "  stream  -s URLS --stream NAME --subject SUBJ [--replicas N]\n"
 	        "          [--dup-window SEC] [--max-bytes SIZE] | --delete NAME\n"
 	        "  bare    -s URLS --subject SUBJ --size S --count N [--window W]\n"
-	        "          [--rate R] [--msg-id PREFIX]\n"
+	        "          [--rate R [--prime K --stream NAME --consumer DURABLE]]\n"
+	        "          [--msg-id PREFIX]\n"
 	        "  bare-sub -s URLS --stream NAME --subject SUBJ --size S --count N\n"
 	        "          [--consumer DURABLE] [--pull] [--warmup K] [--timeout SEC]\n"
 	        "  mkring  RING [--capacity SIZE] [--size S] [--consumer NAME]\n"
 	        "  produce RING --size S --count N [--rate R]\n"
-	        "          [--consumer NAME [--far RING]]\n"
+	        "          [--consumer NAME [--far RING [--prime K]]]\n"
 	        "  drain   RING --size S --count N [--consumer NAME]\n"
 	        "          [--warmup K] [--timeout SEC]\n"
 	        "Records: S bytes (>= 16): number, CLOCK_REALTIME stamp, a\n"
 	        "pattern. --rate paces records per second (default: as fast\n"
 	        "as possible). --timeout (default 30 s): how long to wait for\n"
 	        "a server, the peers, or (drain) the next record.\n"
+	        "--prime K (with --rate): write the first K records at once,\n"
+	        "wait until the reader has them (bare: the consumer's ack\n"
+	        "floor; produce: the drain's position in the far ring),\n"
+	        "then pace the rest: latency is measured on a warm path.\n"
 	        "Prints one line of key=value results on stdout.\n");
 }
 
@@ -664,6 +737,7 @@ int main(int argc, char **argv)
 		{"replicas", required_argument, NULL, 'R'},
 		{"dup-window", required_argument, NULL, 'd'},
 		{"pull", no_argument, NULL, 'P'},
+		{"prime", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -739,6 +813,9 @@ int main(int argc, char **argv)
 		case 'P':
 			o.pull = true;
 			break;
+		case 'p':
+			o.prime = strtoull(optarg, NULL, 10);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -768,6 +845,9 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "bare")) {
 		if (!o.subject || !o.count)
 			bench_die("bare: --subject and --count are required");
+		if (o.prime && (!o.stream || !o.consumer))
+			bench_die(
+				"bare: --prime needs --stream and --consumer");
 		return mode_bare();
 	}
 	if (!strcmp(mode, "bare-sub")) {
@@ -782,6 +862,8 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "produce")) {
 		if (!o.count)
 			bench_die("produce: --count is required");
+		if (o.prime && !o.far)
+			bench_die("produce: --prime needs --far");
 		return mode_produce(ring);
 	}
 	if (!strcmp(mode, "drain")) {

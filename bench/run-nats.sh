@@ -219,7 +219,7 @@ stop_servers() {
 	echo "nats-server: $(nats-server --version 2>&1)"
 	echo "libnats: $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
 	echo "stores and rings: $(findmnt -no FSTYPE,SOURCE -T "$tmp") ($tmp)"
-	echo "settings: reps $reps, sizes $sizes, records $counts, topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), subscribe --sync $sub_sync, bare consumer: pull, fetches of 256, explicit acks, latency at $load x median bare-e2e rate (and $load x median bridge e2e rate if lower) for ${lat_seconds}s (first 10% of records not counted), file storage, duplicate window 120 s, fresh stream per run"
+	echo "settings: reps $reps, sizes $sizes, records $counts, topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), subscribe --sync $sub_sync, bare consumer: pull, fetches of 256, explicit acks, latency at $load x median bare-e2e rate (and $load x median bridge e2e rate if lower) for ${lat_seconds}s (the first 10% of records sent at once to prime the path, waited for at the reader, not counted), file storage, duplicate window 120 s, fresh stream per run"
 	echo "note: servers, bridge and benchmark share these $(nproc) CPUs; other engineers may use the machine at the same time"
 } > "$out/nats-machine.txt"
 cat "$out/nats-machine.txt"
@@ -409,7 +409,7 @@ run_pipeline() { # phase rate
 		# Starts once the bridge and the drain have their rings open.
 		timeout -k 5 "$timeout_s" "$bin" produce "$tmp/src.ring" \
 			--size "$szb" --count "$m" --rate "$rate" --consumer nats \
-			--far "$tmp/far.ring" > "$tmp/prod.out" 2>> "$tmp/stderr.log" || st=failed
+			--far "$tmp/far.ring" --prime "$warm" > "$tmp/prod.out" 2>> "$tmp/stderr.log" || st=failed
 	fi
 	wait_bg || st=failed
 	save_json "$phase" publish "$tmp/pub.out"
@@ -438,7 +438,7 @@ run_pipeline() { # phase rate
 # JetStream pull consumer (bench/nats bare-sub, latency from the stamp
 # inside the record).
 run_bare_pipe() { # phase rate
-	local phase=$1 rate=$2 m=$n warm=0 st=ok d t0 r
+	local phase=$1 rate=$2 m=$n warm="" st=ok d t0 r
 	if [ "$rate" != 0 ]; then
 		m=$(awk -v r="$rate" -v s="$lat_seconds" -v n="$n" \
 			'BEGIN { m = int(r * s); print m < n ? m : n }')
@@ -448,7 +448,7 @@ run_bare_pipe() { # phase rate
 	stream_new
 	: > "$tmp/bsub.out"
 	spawn timeout -k 5 "$timeout_s" "$bin" bare-sub --pull -s "$urls" --stream BENCH \
-		--subject bench.rec --size "$szb" --count "$m" --warmup "$warm" \
+		--subject bench.rec --size "$szb" --count "$m" --warmup "${warm:-0}" \
 		> "$tmp/bsub.out" 2>> "$tmp/stderr.log"
 	for _ in $(seq 300); do
 		grep -q '^ready' "$tmp/bsub.out" && break
@@ -458,6 +458,7 @@ run_bare_pipe() { # phase rate
 	t0=$(now_ns)
 	bounded "$tmp/bare.out" "$bin" bare -s "$urls" --subject bench.rec \
 		--size "$szb" --count "$m" --window "$window" --rate "$rate" \
+		${warm:+--prime "$warm" --stream BENCH --consumer bare} \
 		--msg-id "$(msgid)" || st=failed
 	if [ $st = failed ]; then
 		stop_pids "${jobs_bg[@]}"
