@@ -40,11 +40,12 @@ dir=/tmp
 reps=3
 sizes=64,1k,64k
 counts=200000,100000,10000
+ccounts=100000,50000,5000
 topologies=single,cluster
 window=4096
 load=0.5
-lat_seconds=5
-port_base=24200
+lat_seconds=3
+port_base=""
 smoke=0
 timeout_s=300
 sub_sync=batch
@@ -59,7 +60,9 @@ usage: $0 [options]
                       rings ($dir)
   --reps N            repetitions, at least 3 for medians ($reps)
   --sizes LIST        record sizes ($sizes)
-  --counts LIST       records per run, one per size ($counts)
+  --counts LIST       records per run on one server, one per size
+                      ($counts)
+  --cluster-counts L  the same on the cluster, slower ($ccounts)
   --topologies LIST   single (one server, replicas 1), cluster (three
                       servers, replicas 3) ($topologies)
   --window N          outstanding publishes, bridge and bare alike ($window)
@@ -67,8 +70,9 @@ usage: $0 [options]
                       of bare (and of the bridge, if lower) ($load)
   --lat-seconds S     length of a latency run; at most the size's count
                       of records ($lat_seconds)
-  --port-base P       client ports P.., cluster ports P+100.. (24000-29999;
-                      default $port_base)
+  --port-base P       client ports P..P+2, cluster ports P+100..P+102
+                      (within 24000-29999; default: a free base there,
+                      picked at random)
   --sub-sync MODE     mring-nats subscribe --sync: batch (its default:
                       fdatasync per batch before the acks) or none ($sub_sync)
   --timeout S         a run that takes longer is killed and marked failed
@@ -87,6 +91,7 @@ while [ $# -gt 0 ]; do
 	--reps) reps=$2; shift ;;
 	--sizes) sizes=$2; shift ;;
 	--counts) counts=$2; shift ;;
+	--cluster-counts) ccounts=$2; shift ;;
 	--topologies) topologies=$2; shift ;;
 	--window) window=$2; shift ;;
 	--load) load=$2; shift ;;
@@ -102,7 +107,8 @@ while [ $# -gt 0 ]; do
 done
 
 if [ $smoke = 1 ]; then
-	reps=1 sizes=64,64k counts=2000,200 topologies=single lat_seconds=1
+	reps=1 sizes=64,64k counts=2000,200 ccounts=2000,200
+	topologies=single lat_seconds=1
 	timeout_s=60
 fi
 
@@ -126,15 +132,31 @@ find_exe() { # NAME CANDIDATES...
 [ -x "$bin" ] || skip_or_fail "$bin is not executable"
 [ -x "$bridge" ] || skip_or_fail "$bridge is not executable"
 command -v nats-server >/dev/null || skip_or_fail "no nats-server (apt-get install nats-server)"
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ports_free() { # BASE: are the 6 ports of BASE all free?
+	local p
+	for p in 0 1 2 100 101 102; do
+		port_free $(($1 + p)) || return 1
+	done
+}
+if [ -z "$port_base" ]; then
+	# Random, so that two runs (a smoke test in each of two builds)
+	# do not collide; checked free here and again at each start.
+	for _ in $(seq 20); do
+		port_base=$((24000 + (RANDOM % 53) * 110))
+		ports_free "$port_base" && break
+	done
+fi
 if [ "$port_base" -lt 24000 ] || [ $((port_base + 102)) -gt 29999 ]; then
 	echo "run-nats: --port-base must leave P..P+102 within 24000-29999" >&2
 	exit 2
 fi
 IFS=, read -r -a slist <<< "$sizes"
 IFS=, read -r -a nlist <<< "$counts"
+IFS=, read -r -a clist <<< "$ccounts"
 IFS=, read -r -a tlist <<< "$topologies"
-if [ ${#slist[@]} != ${#nlist[@]} ]; then
-	echo "run-nats: --counts needs one count per size (${#slist[@]})" >&2
+if [ ${#slist[@]} != ${#nlist[@]} ] || [ ${#slist[@]} != ${#clist[@]} ]; then
+	echo "run-nats: --counts and --cluster-counts need one count per size (${#slist[@]})" >&2
 	exit 2
 fi
 bytes() { local v=${1^^}; numfmt --from=iec "${v%B}"; }
@@ -166,7 +188,6 @@ trap cleanup EXIT
 trap 'echo "run-nats: interrupted" >&2; exit 130' INT TERM
 
 # ---- servers -----------------------------------------------------------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # start_servers single|cluster: sets $urls and $replicas.
 start_servers() {
@@ -219,7 +240,7 @@ stop_servers() {
 	echo "nats-server: $(nats-server --version 2>&1)"
 	echo "libnats: $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
 	echo "stores and rings: $(findmnt -no FSTYPE,SOURCE -T "$tmp") ($tmp)"
-	echo "settings: reps $reps, sizes $sizes, records $counts, topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), subscribe --sync $sub_sync, bare consumer: pull, fetches of 256, explicit acks, latency at $load x median bare-e2e rate (and $load x median bridge e2e rate if lower) for ${lat_seconds}s (the first 10% of records sent at once to prime the path, waited for at the reader, not counted), file storage, duplicate window 120 s, fresh stream per run"
+	echo "settings: reps $reps, sizes $sizes, records $counts (cluster: $ccounts), topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), subscribe --sync $sub_sync, bare consumer: pull, fetches of 256, explicit acks, latency at $load x median bare-e2e rate (and $load x median bridge e2e rate if lower) for ${lat_seconds}s (the first 10% of records sent at once to prime the path, waited for at the reader, not counted), file storage, duplicate window 120 s, fresh stream per run"
 	echo "note: servers, bridge and benchmark share these $(nproc) CPUs; other engineers may use the machine at the same time"
 } > "$out/nats-machine.txt"
 cat "$out/nats-machine.txt"
@@ -503,6 +524,7 @@ for topo in "${tlist[@]}"; do
 	start_servers "$topo"
 	for ((k = 0; k < ${#slist[@]}; k++)); do
 		size=${slist[$k]} n=${nlist[$k]}
+		[ "$topo" = single ] || n=${clist[$k]}
 		szb=$(bytes "$size")
 		bare_rates=() bare_sub_rates=() bare_e2e_rates=() e2e_rates=()
 		for ((rep = 1; rep <= reps; rep++)); do
