@@ -72,6 +72,7 @@ struct opts {
 	int replicas;
 	int dup_window;
 	bool pull;
+	bool like_bridge;
 };
 
 static struct opts o = {
@@ -314,16 +315,26 @@ static int mode_bare(void)
 		           0, "natsMsg_Create");
 		nats_check(natsMsgHeader_Set(m, MSGID_HDR, id), 0,
 		           "natsMsgHeader_Set");
-		natsStatus s = js_PublishMsgAsync(js, &m, NULL);
+		jsPubOptions po;
+		jsPubOptions_Init(&po);
+		if (o.like_bridge) {
+			/* What mring-nats publish adds per message. */
+			po.MaxWait = 5000;
+			if (i)
+				po.ExpectLastSeq = i;
+			else
+				po.ExpectNoMessage = true;
+		}
+		natsStatus s = js_PublishMsgAsync(js, &m, &po);
 		if (s != NATS_OK) {
 			natsMsg_Destroy(m);
 			nats_check(s, 0, "js_PublishMsgAsync");
 		}
 	}
-	jsPubOptions po;
-	jsPubOptions_Init(&po);
-	po.MaxWait = (int64_t)(o.timeout * 1000);
-	natsStatus s = js_PublishAsyncComplete(js, &po);
+	jsPubOptions cpo;
+	jsPubOptions_Init(&cpo);
+	cpo.MaxWait = (int64_t)(o.timeout * 1000);
+	natsStatus s = js_PublishAsyncComplete(js, &cpo);
 	uint64_t t1 = atomic_load(&a.last_ns);
 	nats_check(s, 0, "waiting for the last acknowledgements");
 	double sec = (double)(t1 - t0) / 1e9;
@@ -697,7 +708,7 @@ static void usage(FILE *f)
 	        "          [--dup-window SEC] [--max-bytes SIZE] | --delete NAME\n"
 	        "  bare    -s URLS --subject SUBJ --size S --count N [--window W]\n"
 	        "          [--rate R [--prime K --stream NAME --consumer DURABLE]]\n"
-	        "          [--msg-id PREFIX]\n"
+	        "          [--msg-id PREFIX] [--like-bridge]\n"
 	        "  bare-sub -s URLS --stream NAME --subject SUBJ --size S --count N\n"
 	        "          [--consumer DURABLE] [--pull] [--warmup K] [--timeout SEC]\n"
 	        "  mkring  RING [--capacity SIZE] [--size S] [--consumer NAME]\n"
@@ -713,6 +724,9 @@ static void usage(FILE *f)
 	        "wait until the reader has them (bare: the consumer's ack\n"
 	        "floor; produce: the drain's position in the far ring),\n"
 	        "then pace the rest: latency is measured on a warm path.\n"
+	        "--like-bridge (diagnostic): each publish also carries what\n"
+	        "mring-nats publish adds, ExpectLastSeq and a 5 s MaxWait\n"
+	        "(a fresh stream: the sequence starts at 0).\n"
 	        "Prints one line of key=value results on stdout.\n");
 }
 
@@ -737,6 +751,7 @@ int main(int argc, char **argv)
 		{"replicas", required_argument, NULL, 'R'},
 		{"dup-window", required_argument, NULL, 'd'},
 		{"pull", no_argument, NULL, 'P'},
+		{"like-bridge", no_argument, NULL, 'L'},
 		{"prime", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -812,6 +827,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			o.pull = true;
+			break;
+		case 'L':
+			o.like_bridge = true;
 			break;
 		case 'p':
 			o.prime = strtoull(optarg, NULL, 10);
