@@ -193,7 +193,7 @@ def main():
     md += ["", "## Target: bridge publish >= 0.8 x bare publisher\n"]
     for topo, size, v, r in verdicts:
         md.append(f"- {topo}, {size} B: {v}"
-                  + (f" (median {r:.2f}x)" if r is not None else ""))
+                  + (f" (median {r:.3f}x)" if r is not None else ""))
     nf = sum(s["failed_runs"] for s in out)
     md.append(f"\nFailed runs (not in the figures above): {nf}.\n")
 

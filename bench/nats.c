@@ -554,8 +554,8 @@ static int seen_report(const char *who, struct seen *v, const char *why)
 	       " lat_n=%" PRIu64
 	       " p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f\n",
 	       good, o.count, why, v->dups, missing, v->bad, v->badts, v->early,
-	       sec, sec > 0 ? (double)v->got / sec : 0,
-	       sec > 0 ? (double)v->got * (double)o.size / sec / 1e6 : 0,
+	       sec, sec > 0 ? (double)v->timed / sec : 0,
+	       sec > 0 ? (double)v->timed * (double)o.size / sec / 1e6 : 0,
 	       v->rt_last, v->h.n, bench_hist_quantile(&v->h, 0.5) / 1e3,
 	       bench_hist_quantile(&v->h, 0.99) / 1e3,
 	       bench_hist_quantile(&v->h, 0.999) / 1e3,
