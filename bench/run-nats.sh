@@ -155,10 +155,14 @@ IFS=, read -r -a slist <<< "$sizes"
 IFS=, read -r -a nlist <<< "$counts"
 IFS=, read -r -a clist <<< "$ccounts"
 IFS=, read -r -a tlist <<< "$topologies"
-if [ ${#slist[@]} != ${#nlist[@]} ] || [ ${#slist[@]} != ${#clist[@]} ]; then
-	echo "run-nats: --counts and --cluster-counts need one count per size (${#slist[@]})" >&2
-	exit 2
-fi
+case ",$topologies," in *,single,*)
+	[ ${#slist[@]} = ${#nlist[@]} ] ||
+		{ echo "run-nats: --counts needs one count per size (${#slist[@]})" >&2; exit 2; } ;;
+esac
+case ",$topologies," in *,cluster,*)
+	[ ${#slist[@]} = ${#clist[@]} ] ||
+		{ echo "run-nats: --cluster-counts needs one count per size (${#slist[@]})" >&2; exit 2; } ;;
+esac
 bytes() { local v=${1^^}; numfmt --from=iec "${v%B}"; }
 
 mkdir -p "$out"
