@@ -191,14 +191,17 @@ int bridge_connect(const struct bopts *o, const char *what, natsConnection **nc,
 	return 0;
 }
 
-void bridge_disconnect(natsConnection *nc, jsCtx *js)
+void bridge_disconnect(natsConnection *nc, jsCtx *js, natsSubscription *sub)
 {
 	bridge_closing = 1;
-	jsCtx_Destroy(js);
-	if (nc) {
+	/* Close first: it stops the library's reader thread, which may
+	 * otherwise still deliver to the subscription or the context being
+	 * destroyed (seen as a crash inside libnats under ASan). */
+	if (nc)
 		natsConnection_Close(nc);
-		natsConnection_Destroy(nc);
-	}
+	natsSubscription_Destroy(sub);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
 }
 
 /* Whether a JetStream API error is worth waiting out (no leader yet). */

@@ -67,7 +67,9 @@ void bridge_signals(void (*wake)(void));
  */
 int bridge_connect(const struct bopts *o, const char *what, natsConnection **nc,
                    jsCtx **js);
-void bridge_disconnect(natsConnection *nc, jsCtx *js);
+/* Close the connection, then free the subscription (may be NULL), the
+ * context and the connection. */
+void bridge_disconnect(natsConnection *nc, jsCtx *js, natsSubscription *sub);
 
 /* "nats: <text of s>: <last error detail>" into buf (256 bytes). */
 const char *nats_err(natsStatus s, char *buf, size_t len);

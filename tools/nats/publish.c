@@ -55,6 +55,9 @@ static const char usage[] =
 	"stream must hold this ring's records only. Runs until a signal\n"
 	"(SIGINT, SIGTERM: waits for the answers to what is outstanding,\n"
 	"releases what was acknowledged, exits 0), --count or --idle-exit.\n"
+	"A new consumer starts at the oldest record; register it before the\n"
+	"writer starts ('mring consumer add RING nats --from oldest') so\n"
+	"that the ring keeps every record for the bridge from then on.\n"
 	"\n"
 	"Options:\n"
 	"  -s, --server URLS      NATS server URLs, comma-separated\n"
@@ -458,8 +461,6 @@ static ssize_t publish_some(struct pub *p, int timeout_ms)
 	ssize_t n = mring_peek_many(p->obs, mm, max, timeout_ms);
 	if (n == MRING_ELAPPED) {
 		/* Overwrite ring: the observer moved to the oldest record. */
-		struct mring_where w;
-		mring_tell(p->obs, &w);
 		msg("the ring's writer overwrote records before they were "
 		    "published (overwrite ring): lost");
 		return -fence(p) ?: 0;
@@ -540,6 +541,13 @@ static ssize_t publish_some(struct pub *p, int timeout_ms)
 		}
 		counters[C_PUBLISHED].v++;
 		p->expect++;
+	}
+	if (i == 0) {
+		/* Nothing taken (a number collision): the batch comes again
+		 * at the next peek, once the answers free the slot. */
+		mring_release_many(p->obs, 0);
+		nap_ms(1);
+		return 0;
 	}
 	p->next_rec = mm[i - 1].seq + 1;
 	int rc = mring_release_many(p->obs, (size_t)i);
@@ -910,7 +918,7 @@ out:
 		if (js_PublishAsyncGetPendingList(&pend, p->js) == NATS_OK)
 			natsMsgList_Destroy(&pend);
 	}
-	bridge_disconnect(p->nc, p->js);
+	bridge_disconnect(p->nc, p->js, NULL);
 	the_pub = NULL;
 	mring_close(p->obs);
 	mring_close(p->dur);

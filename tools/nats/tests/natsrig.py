@@ -318,6 +318,17 @@ def check_subsequence(ring, total):
     return len(lines)
 
 
+def wait_log(path, text, timeout=60):
+    """Wait until the log file at path contains text (bytes)."""
+    def found():
+        try:
+            with open(path, "rb") as f:
+                return text in f.read()
+        except OSError:
+            return False
+    wait_for(found, "%r in %s" % (text, os.path.basename(path)), timeout)
+
+
 def wait_for(pred, what, timeout):
     end = time.time() + timeout
     while time.time() < end:

@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from natsrig import (Cluster, bridge, check_ring, main, mring,  # noqa
-                     spawn, spawn_writer, test, tmp)
+                     spawn, spawn_writer, test, tmp, wait_log)
 
 N = 200000
 BRIDGE = sys.argv[1]
@@ -37,7 +37,7 @@ def chaos_in_a_cluster():
                 "--durable", "far", "--create-ring", "--capacity", "64M"]
     plog, slog = tmp("cl-pub.log"), tmp("cl-sub.log")
     pub = spawn(pub_args, log=plog)
-    time.sleep(3)  # the stream exists before the subscriber asks
+    wait_log(plog, b"created stream")  # before the subscriber asks
     sub = spawn(sub_args, log=slog)
     # Publisher: SIGKILLed four times, restarted at once.
     for k in range(4):

@@ -75,8 +75,10 @@ def sigkill_restarts_beyond_the_window():
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=30)
         time.sleep(1.2)  # past the duplicate window
-    assert w.wait(timeout=120) == 0
-    pub(src, "SK", "--idle-exit", "1")
+    # The last one runs until the writer is done and all is through.
+    p = spawn(args + ["--idle-exit", "2"], log=tmp("sk-pub.log"))
+    assert w.wait(timeout=200) == 0
+    assert p.wait(timeout=200) == 0
     st = sub(far, "SK")
     assert st["written"] == n, st
     check_ring(far, 0, n)

@@ -6,8 +6,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from natsrig import (Cluster, bridge, check_ring, main, mring, record,  # noqa
-                     spawn, spawn_writer, test, tmp)
+from natsrig import (Cluster, check_ring, main, mring, record,  # noqa
+                     spawn, spawn_writer, test, tmp, wait_for)
 
 N = 1000000
 
@@ -20,15 +20,23 @@ def million_records_round_trip():
     mring("create", src, "--size", "32M", "--records", "--timestamps")
     mring("consumer", "add", src, "nats", "--from", "oldest")
     w = spawn_writer(src, 0, N, log=tmp("rt-writer.log"))
+    pub = spawn([sys.argv[1], "publish", src, "-s", srv.urls, "--stream",
+                 "RT", "--subject", "rt.records", "--create-stream",
+                 "--count", N, "--json"], log=tmp("rt-pub.log"),
+                stdout=open(tmp("rt-pub.json"), "w"))
+    # The subscriber needs the stream: the publisher creates it.
+    def created():
+        with open(tmp("rt-pub.log"), "rb") as f:
+            return b"created stream" in f.read()
+    wait_for(created, "the stream", 30)
     sub = spawn([sys.argv[1], "subscribe", far, "-s", srv.urls,
                  "--stream", "RT", "--durable", "far", "--create-ring",
                  "--capacity", "256M", "--timestamps", "--count", N,
                  "--batch", "1024", "--sync", "none", "--json"],
                 log=tmp("rt-sub.log"), stdout=open(tmp("rt-sub.json"), "w"))
-    p = bridge("publish", src, "-s", srv.urls, "--stream", "RT",
-               "--subject", "rt.records", "--create-stream", "--count", N,
-               "--json", timeout=280)
-    pub = json.loads(p.stdout)
+    assert pub.wait(timeout=280) == 0, "publish failed"
+    with open(tmp("rt-pub.json")) as f:
+        pub = json.loads(f.read())
     assert pub["acknowledged"] == N, pub
     assert pub["duplicates"] == 0 and pub["lost"] == 0, pub
     assert w.wait(timeout=60) == 0, "writer failed"
