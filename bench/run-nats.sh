@@ -25,7 +25,7 @@
 #   latency-b   the same at --load x the bridge's median e2e rate, when
 #   bare-lat-b  that is lower (a point below both saturations)
 #
-#   bench/run-nats.sh                     # default run, ~10-15 minutes
+#   bench/run-nats.sh                     # default run, ~11 minutes
 #   bench/run-nats.sh --reps 5 --sizes 64,1k --topologies single
 #   bench/run-nats.sh --smoke --bin BUILD/bench/mring-bench-nats \
 #                     --bridge BUILD/tools/nats/mring-nats
@@ -568,6 +568,7 @@ for topo in "${tlist[@]}"; do
 	stop_servers
 done
 echo "run-nats: $(( $(date +%s) - start )) s, $failures failed runs" >&2
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); runs took $(( $(date +%s) - start )) s" >> "$out/nats-machine.txt"
 
 /usr/bin/python3 "$here/nats-summary.py" --csv "$csv" \
 	--machine "$out/nats-machine.txt" --out "$out" --load "$load"
