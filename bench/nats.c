@@ -658,10 +658,26 @@ static int mode_bare_sub(void)
 		natsMsg *one = NULL;
 		natsStatus s;
 
-		if (o.pull)
-			s = natsSubscription_Fetch(&list, sub, BATCH, 500,
+		if (o.pull) {
+			/*
+			 * libnats 3.4's Fetch writes past its array when more
+			 * than half a batch was already queued (late answers
+			 * to an earlier request): take those one at a time,
+			 * as mring-nats subscribe does.
+			 */
+			int pm = 0, pb = 0, want = BATCH;
+
+			/* No more than is left, as the bridge's --count. */
+			if (o.count - v.got < (uint64_t)want)
+				want = (int)(o.count - v.got);
+
+			if (natsSubscription_GetPending(sub, &pm, &pb) ==
+			            NATS_OK &&
+			    pm > 0)
+				want = 1;
+			s = natsSubscription_Fetch(&list, sub, want, 500,
 			                           &jerr);
-		else
+		} else
 			s = natsSubscription_NextMsg(&one, sub, 500);
 		if (s == NATS_TIMEOUT) {
 			if (bench_now_ns() - idle >
