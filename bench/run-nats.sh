@@ -244,7 +244,7 @@ stop_servers() {
 	echo "nats-server: $(nats-server --version 2>&1)"
 	echo "libnats: $(pkg-config --modversion libnats 2>/dev/null || echo '?')"
 	echo "stores and rings: $(findmnt -no FSTYPE,SOURCE -T "$tmp") ($tmp)"
-	echo "settings: reps $reps, sizes $sizes, records $counts (cluster: $ccounts), topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), subscribe --sync $sub_sync, bare consumer: pull, fetches of 256, explicit acks, latency at $load x median bare-e2e rate (and $load x median bridge e2e rate if lower) for ${lat_seconds}s (the first 10% of records sent at once to prime the path, waited for at the reader, not counted), file storage, duplicate window 120 s, fresh stream per run"
+	echo "settings: reps $reps, sizes $sizes, records $counts (cluster: $ccounts), topologies $topologies (single: 1 server, stream R1; cluster: 3 servers on this machine, R3), window $window outstanding publishes (bridge and bare), subscribe --sync $sub_sync, bare consumer: pull, fetches of up to 256 (queued late answers one at a time, as the bridge), explicit acks, latency at $load x median bare-e2e rate (and $load x median bridge e2e rate if lower) for ${lat_seconds}s (the first 10% of records sent at once to prime the path, waited for at the reader, not counted), file storage, duplicate window 120 s, fresh stream per run"
 	echo "note: servers, bridge and benchmark share these $(nproc) CPUs; other engineers may use the machine at the same time"
 } > "$out/nats-machine.txt"
 cat "$out/nats-machine.txt"
