@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,4 +384,49 @@ void report_done(struct report *rp, int json)
 		printf(",\"seconds\":%.3f}\n", now_s() - rp->start);
 		fflush(stdout);
 	}
+}
+
+int bridge_common_opt(int c, const char *arg, struct bopts *o)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 's':
+		o->servers = arg;
+		return 1;
+	case BO_STREAM:
+		o->stream = arg;
+		return 1;
+	case BO_SUBJECT:
+		o->subject = arg;
+		return 1;
+	case BO_CREDS:
+		o->creds = arg;
+		return 1;
+	case BO_CWAIT:
+		return parse_seconds("--connect-wait", arg, &o->connect_wait)
+		               ? -1
+		               : 1;
+	case BO_COUNT:
+		if (parse_uint("--count", arg, 1, UINT64_MAX, &v))
+			return -1;
+		o->count = v;
+		return 1;
+	case BO_IDLE:
+		return parse_seconds("--idle-exit", arg, &o->idle_exit) ? -1
+		                                                        : 1;
+	case BO_PROGRESS:
+		o->progress = parse_progress(arg);
+		return o->progress < 0 ? -1 : 1;
+	case BO_JSON:
+		o->json = 1;
+		return 1;
+	case BO_PROM:
+		o->prom = arg;
+		return 1;
+	case BO_ANY:
+		o->any_owner = 1;
+		return 1;
+	}
+	return 0;
 }

@@ -40,6 +40,42 @@ struct bopts {
 
 enum { SYNC_NONE = 0, SYNC_BATCH = 1 };
 
+/*
+ * Options both commands take: getopt codes from 512 up (each command's
+ * own start at 256), their getopt_long entries (BRIDGE_COMMON_LONGOPTS,
+ * put before the terminating entry), and bridge_common_opt(), which
+ * handles one: 1 when it was one of them, 0 when not, -1 after a usage
+ * message.
+ */
+enum {
+	BO_STREAM = 512,
+	BO_SUBJECT,
+	BO_CREDS,
+	BO_CWAIT,
+	BO_COUNT,
+	BO_IDLE,
+	BO_PROGRESS,
+	BO_JSON,
+	BO_PROM,
+	BO_ANY,
+};
+/* clang-format off */
+#define BRIDGE_COMMON_LONGOPTS                                  \
+	{"server", required_argument, NULL, 's'},               \
+	{"stream", required_argument, NULL, BO_STREAM},         \
+	{"subject", required_argument, NULL, BO_SUBJECT},       \
+	{"creds", required_argument, NULL, BO_CREDS},           \
+	{"connect-wait", required_argument, NULL, BO_CWAIT},    \
+	{"count", required_argument, NULL, BO_COUNT},           \
+	{"idle-exit", required_argument, NULL, BO_IDLE},        \
+	{"progress", optional_argument, NULL, BO_PROGRESS},     \
+	{"json", no_argument, NULL, BO_JSON},                   \
+	{"prom", required_argument, NULL, BO_PROM},             \
+	{"any-owner", no_argument, NULL, BO_ANY},               \
+	{"help", no_argument, NULL, 'h'}
+/* clang-format on */
+int bridge_common_opt(int c, const char *arg, struct bopts *o);
+
 /* Returned by a wait that a stop signal ended (connecting, looking up
  * the stream...): the command then exits 0, as after a clean stop. */
 #define RC_STOPPED 255

@@ -275,44 +275,23 @@ static int write_batch(struct sub *p, natsMsg **ms, int n, const uint64_t *seqs)
 static int parse_args(int argc, char **argv, struct bopts *o)
 {
 	enum {
-		O_STREAM = 256,
-		O_DURABLE,
-		O_SUBJECT,
+		O_DURABLE = 256,
 		O_BATCH,
 		O_SYNC,
 		O_CREATE,
 		O_CAP,
 		O_MAXREC,
 		O_TS,
-		O_CREDS,
-		O_CWAIT,
-		O_COUNT,
-		O_IDLE,
-		O_PROGRESS,
-		O_JSON,
-		O_PROM,
-		O_ANY,
 	};
 	static const struct option lo[] = {
-		{"server", required_argument, NULL, 's'},
-		{"stream", required_argument, NULL, O_STREAM},
 		{"durable", required_argument, NULL, O_DURABLE},
-		{"subject", required_argument, NULL, O_SUBJECT},
 		{"batch", required_argument, NULL, O_BATCH},
 		{"sync", required_argument, NULL, O_SYNC},
 		{"create-ring", no_argument, NULL, O_CREATE},
 		{"capacity", required_argument, NULL, O_CAP},
 		{"max-record", required_argument, NULL, O_MAXREC},
 		{"timestamps", no_argument, NULL, O_TS},
-		{"creds", required_argument, NULL, O_CREDS},
-		{"connect-wait", required_argument, NULL, O_CWAIT},
-		{"count", required_argument, NULL, O_COUNT},
-		{"idle-exit", required_argument, NULL, O_IDLE},
-		{"progress", optional_argument, NULL, O_PROGRESS},
-		{"json", no_argument, NULL, O_JSON},
-		{"prom", required_argument, NULL, O_PROM},
-		{"any-owner", no_argument, NULL, O_ANY},
-		{"help", no_argument, NULL, 'h'},
+		BRIDGE_COMMON_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
 	int c;
@@ -321,18 +300,14 @@ static int parse_args(int argc, char **argv, struct bopts *o)
 	o->sync = SYNC_BATCH;
 	o->progress = PROGRESS_AUTO;
 	while ((c = getopt_long(argc, argv, "s:h", lo, NULL)) != -1) {
+		int rc = bridge_common_opt(c, optarg, o);
+		if (rc < 0)
+			return EXIT_USAGE;
+		if (rc > 0)
+			continue;
 		switch (c) {
-		case 's':
-			o->servers = optarg;
-			break;
-		case O_STREAM:
-			o->stream = optarg;
-			break;
 		case O_DURABLE:
 			o->durable = optarg;
-			break;
-		case O_SUBJECT:
-			o->subject = optarg;
 			break;
 		case O_BATCH:
 			if (parse_uint("--batch", optarg, 1, SIDECAR_MAX_BATCH,
@@ -363,37 +338,6 @@ static int parse_args(int argc, char **argv, struct bopts *o)
 			break;
 		case O_TS:
 			o->timestamps = 1;
-			break;
-		case O_CREDS:
-			o->creds = optarg;
-			break;
-		case O_CWAIT:
-			if (parse_seconds("--connect-wait", optarg,
-			                  &o->connect_wait))
-				return EXIT_USAGE;
-			break;
-		case O_COUNT:
-			if (parse_uint("--count", optarg, 1, UINT64_MAX,
-			               &o->count))
-				return EXIT_USAGE;
-			break;
-		case O_IDLE:
-			if (parse_seconds("--idle-exit", optarg, &o->idle_exit))
-				return EXIT_USAGE;
-			break;
-		case O_PROGRESS:
-			o->progress = parse_progress(optarg);
-			if (o->progress < 0)
-				return EXIT_USAGE;
-			break;
-		case O_JSON:
-			o->json = 1;
-			break;
-		case O_PROM:
-			o->prom = optarg;
-			break;
-		case O_ANY:
-			o->any_owner = 1;
 			break;
 		case 'h':
 			return print_help(usage) == EXIT_OK ? -1 : EXIT_USAGE;
