@@ -357,26 +357,31 @@ class Ring(_mring.Ring):
     def __aiter__(self) -> "Ring":
         return self
 
+    async def _readable(self) -> None:
+        """Wait in the running event loop until the ring's descriptor is
+        readable (new data, end of stream, or an interrupt)."""
+        loop = asyncio.get_running_loop()
+        fd = self.fileno()
+        fut = loop.create_future()
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+        loop.add_reader(fd, ready)
+        try:
+            await fut
+        finally:
+            loop.remove_reader(fd)
+
     async def __anext__(self) -> memoryview:
         """``async for rec in ring``: wait in the event loop on the ring's
         descriptor, never blocking it. The record follows the same
         lifetime rules as iteration."""
-        loop = asyncio.get_running_loop()
-        fd = self.fileno()
         while True:
             try:
                 rec = self.peek(timeout=0)
             except WouldBlock:
-                fut = loop.create_future()
-
-                def ready() -> None:
-                    if not fut.done():
-                        fut.set_result(None)
-                loop.add_reader(fd, ready)
-                try:
-                    await fut
-                finally:
-                    loop.remove_reader(fd)
+                await self._readable()
                 continue
             if rec is None:
                 raise StopAsyncIteration
@@ -385,22 +390,11 @@ class Ring(_mring.Ring):
     async def aread(self) -> bytes:
         """Copy out the next record, waiting in the event loop; b'' at
         end of stream."""
-        loop = asyncio.get_running_loop()
-        fd = self.fileno()
         while True:
             try:
                 return self.read(timeout=0)
             except WouldBlock:
-                fut = loop.create_future()
-
-                def ready() -> None:
-                    if not fut.done():
-                        fut.set_result(None)
-                loop.add_reader(fd, ready)
-                try:
-                    await fut
-                finally:
-                    loop.remove_reader(fd)
+                await self._readable()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.role
