@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdatomic.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "bridge.h"
 
 volatile sig_atomic_t bridge_stop;
+atomic_uint bridge_reconnects;
 static volatile int bridge_closing;
 static void (*stop_wake)(void);
 
@@ -87,6 +89,7 @@ static void on_reconnected(natsConnection *nc, void *arg)
 	char url[256] = "";
 	(void)arg;
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+	atomic_fetch_add(&bridge_reconnects, 1);
 	msg("reconnected to %s", url);
 }
 

@@ -8,6 +8,7 @@
 #define MRING_NATS_BRIDGE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <nats/nats.h>
@@ -89,6 +90,8 @@ struct counter {
 
 /* Set by SIGINT/SIGTERM/SIGHUP. */
 extern volatile sig_atomic_t bridge_stop;
+/* Counts the connection's reconnections (libnats's thread adds). */
+extern atomic_uint bridge_reconnects;
 
 /* Install the stop handlers; `wake` is called from the handler (an
  * async-signal-safe function, e.g. one that calls mring_interrupt). */

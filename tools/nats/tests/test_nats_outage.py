@@ -55,13 +55,13 @@ def server_down_at_start_then_ten_seconds_mid_stream():
     assert used > cap // 2, (used, cap)
     assert w.poll() is None, "writer finished while the server was down"
     srv.start()
-    assert w.wait(timeout=120) == 0
+    assert w.wait(timeout=120) == 0, ("exit status", w.returncode)
     pub.send_signal(signal.SIGTERM)
-    assert pub.wait(timeout=60) == 0
+    assert pub.wait(timeout=60) == 0, ("exit status", pub.returncode)
     p = bridge(*pub_args[1:], "--idle-exit", "1", "--json", timeout=120)
     assert b'"outstanding":0' in p.stdout
     sub.send_signal(signal.SIGTERM)
-    assert sub.wait(timeout=60) == 0
+    assert sub.wait(timeout=60) == 0, ("exit status", sub.returncode)
     bridge(*sub_args[1:], "--idle-exit", "2", timeout=120)
     check_ring(far, 0, n)
     with open(tmp("od-pub.log"), "rb") as f:

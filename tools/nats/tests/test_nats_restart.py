@@ -77,8 +77,8 @@ def sigkill_restarts_beyond_the_window():
         time.sleep(1.2)  # past the duplicate window
     # The last one runs until the writer is done and all is through.
     p = spawn(args + ["--idle-exit", "2"], log=tmp("sk-pub.log"))
-    assert w.wait(timeout=200) == 0
-    assert p.wait(timeout=200) == 0
+    assert w.wait(timeout=200) == 0, ("exit status", w.returncode)
+    assert p.wait(timeout=200) == 0, ("exit status", p.returncode)
     st = sub(far, "SK")
     assert st["written"] == n, st
     check_ring(far, 0, n)
@@ -102,7 +102,7 @@ def two_bridges_on_one_ring():
     # Another consumer name: both run; the stream still gets each
     # record once, in order (the expected-sequence chain).
     b = spawn(args + ["--consumer", "other"], log=tmp("two-b.log"))
-    assert w.wait(timeout=120) == 0
+    assert w.wait(timeout=120) == 0, ("exit status", w.returncode)
     assert a.wait(timeout=120) == 0 and b.wait(timeout=120) == 0
     st = sub(far, "TWO")
     assert st["written"] == n, st
