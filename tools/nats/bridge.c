@@ -14,9 +14,13 @@
 
 #include "bridge.h"
 
-volatile sig_atomic_t bridge_stop;
+/* Written by the signal handler, read by the main thread and by libnats's
+ * callback thread: atomic (lock-free, so async-signal-safe), not volatile. */
+atomic_int bridge_stop;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2,
+               "bridge_stop is set from a signal handler");
 atomic_uint bridge_reconnects;
-static volatile int bridge_closing;
+static atomic_int bridge_closing; /* main thread -> callback thread */
 static void (*stop_wake)(void);
 
 static void on_stop(int sig)

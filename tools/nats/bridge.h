@@ -89,7 +89,7 @@ struct counter {
 };
 
 /* Set by SIGINT/SIGTERM/SIGHUP. */
-extern volatile sig_atomic_t bridge_stop;
+extern atomic_int bridge_stop;
 /* Counts the connection's reconnections (libnats's thread adds). */
 extern atomic_uint bridge_reconnects;
 
