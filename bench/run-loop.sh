@@ -196,6 +196,7 @@ rm -f "$csv" "$tl" "$lat"
 echo "cond,strategy,rep,writer,t,bytes,lap" > "$tl"
 echo "cond,strategy,rep,lap,us,count" > "$lat"
 header=--header
+failed=()
 
 # ---- runs ------------------------------------------------------------
 IFS=, read -r -a slist <<< "$strategies"
@@ -235,17 +236,35 @@ for ((rep = 1; rep <= reps; rep++)); do
 				--cond "$cond" --rep "$rep" \
 				${memcg:+--reset-peak} &
 			child=$!
-			wait "$child" || echo "run-loop: $s failed (rep $rep, $cond)" >&2
+			if ! wait "$child"; then
+				echo "run-loop: $s failed (rep $rep, $cond)" >&2
+				failed+=("$s (rep $rep, $cond)")
+			fi
 			child=""
-			header=""
+			# The header goes with the first run that wrote a row.
+			[ ! -s "$csv" ] || header=""
 			rm -f "$tmp"/*
 		done
 	done
 done
 
+if [ ! -s "$csv" ]; then
+	echo "run-loop: every run failed, nothing to summarise" >&2
+	exit 1
+fi
 python3 "$here/analyze.py" loop --csv "$csv" --timeline "$tl" \
 	--latency "$lat" --out "$out" \
 	--machine "$out/loop-machine.txt"
+# A strategy that failed must not just be missing from the tables.
+if [ ${#failed[@]} -gt 0 ]; then
+	{
+		echo
+		echo "## Failed runs (not in the figures above): ${#failed[@]}"
+		echo
+		printf -- '- %s\n' "${failed[@]}"
+	} >> "$out/loop-summary.md"
+	printf 'run-loop: FAILED: %s\n' "${failed[@]}" >&2
+fi
 
 if [ $plot = 1 ]; then
 	if ! command -v gnuplot > /dev/null; then
@@ -261,3 +280,4 @@ if [ $plot = 1 ]; then
 		echo "run-loop: no gnuplot, no plot" >&2
 	fi
 fi
+[ ${#failed[@]} -eq 0 ]
