@@ -62,6 +62,13 @@ int mring__pool_get(struct mring__pool *p, uint64_t start, uint8_t **base,
 int mring__populate_error(const struct mring__pool *p, int rc);
 /* The maintenance thread is done with its slot. */
 void mring__pool_unpin(struct mring__pool *p);
+/*
+ * Unmap the data-region stretch [off, off + len) (no wrap) from every slot
+ * that maps it; the pages stay cached. A mapped page cannot be dropped
+ * from the page cache, and each failed drop costs a machine-wide LRU drain
+ * (see queue_behind in maint.c).
+ */
+void mring__pool_zap(struct mring__pool *p, uint64_t off, uint64_t len);
 
 /* ---- the handle ------------------------------------------------------ */
 

@@ -221,6 +221,7 @@ static void queue_behind(struct mring__maint *m, uint64_t head)
 	if (m->dropped + r->cap < head)
 		m->dropped = (head - r->cap) & ~(c - 1);
 	while (m->dropped + c <= upto && m->aio.n < MRING__AIO_DEPTH - 4) {
+		mring__pool_zap(&r->pool, m->dropped % r->cap, c);
 		mring__aio_add(&m->aio, MRING__AIO_FADVISE, r->fd,
 		               POSIX_FADV_DONTNEED, NULL,
 		               file_off(r, m->dropped), c, 1);
@@ -239,6 +240,7 @@ static void queue_behind(struct mring__maint *m, uint64_t head)
 		m->redropped = m->dropped > lag ? m->dropped - lag : 0;
 	while (m->redropped + lag + c <= m->dropped &&
 	       m->aio.n < MRING__AIO_DEPTH - 2) {
+		mring__pool_zap(&r->pool, m->redropped % r->cap, c);
 		mring__aio_add(&m->aio, MRING__AIO_FADVISE, r->fd,
 		               POSIX_FADV_DONTNEED, NULL,
 		               file_off(r, m->redropped), c, 1);

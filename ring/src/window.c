@@ -170,6 +170,28 @@ void mring__pool_unpin(struct mring__pool *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
+void mring__pool_zap(struct mring__pool *p, uint64_t off, uint64_t len)
+{
+	pthread_mutex_lock(&p->mu);
+	for (unsigned i = 0; i < p->nslots; i++) {
+		if (!p->slot[i].mapped)
+			continue;
+		uint64_t s = p->slot[i].off, e = s + p->slot_len;
+		/* A slot crossing the end of the region maps [0, e - cap)
+		 * again after it: the stretch may be there, one lap on. */
+		for (uint64_t y = off; y < e; y += p->cap) {
+			uint64_t lo = y > s ? y : s;
+			uint64_t hi = y + len < e ? y + len : e;
+			if (lo < hi)
+				(void)mring__os_advise(
+					p->base + (size_t)i * stride(p) +
+						(lo - s),
+					(size_t)(hi - lo), MADV_DONTNEED);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
 int mring__window_move(struct mring *r, uint64_t pos)
 {
 	uint64_t start = pos - pos % r->win;
