@@ -471,6 +471,12 @@ static void test_budget_drops_mapped(void **state)
 	(void)state;
 	need_madvise("dropping mapped pages (MADV_DONTNEED)");
 	tu_create(path, cap, 0, 0);
+	if (on_tmpfs(path)) {
+		/* The page cache is the file there: nothing is dropped. */
+		print_message("nothing to drop on tmpfs\n");
+		tu_rm(path);
+		skip();
+	}
 	assert_rc(mring_inspect(path, &info, NULL, 0), 0);
 	p = open_producer(path, MRING_RECLAIM_ZERO, 8 * MIB);
 	fd = open(path, O_RDONLY);
@@ -491,13 +497,6 @@ static void test_budget_drops_mapped(void **state)
 	}
 	print_message("first 32 MiB still cached: %llu bytes\n",
 	              (unsigned long long)left);
-	if (left != 0 && on_tmpfs(path)) {
-		/* The page cache is the file there: nothing is dropped. */
-		mring_close(p);
-		close(fd);
-		tu_rm(path);
-		skip();
-	}
 	assert_int_equal(left, 0);
 	/* ... and what the writer wrote there is intact on disk. */
 	struct mring *c;

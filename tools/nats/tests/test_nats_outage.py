@@ -24,6 +24,19 @@ def lag(ring, name):
     return c["lag"], info["capacity"]
 
 
+def wait_half_full(ring, name, bound=120):
+    """Until the consumer `name` lags by more than half the ring: the
+    writer at 20k records/s gets there in about a second; the bound only
+    stops a test that would never get there (a slow machine waits)."""
+    deadline = time.monotonic() + bound
+    while True:
+        used, cap = lag(ring, name)
+        if used > cap // 2:
+            return
+        assert time.monotonic() < deadline, ("ring never filled", used, cap)
+        time.sleep(0.1)
+
+
 @test
 def server_down_at_start_then_ten_seconds_mid_stream():
     srv = Cluster(1, start=False)
@@ -37,9 +50,8 @@ def server_down_at_start_then_ten_seconds_mid_stream():
                 "2"]
     pub = spawn(pub_args, log=tmp("od-pub.log"))
     # No server: the ring fills, the writer waits for the bridge.
-    time.sleep(3)
-    used, cap = lag(src, "nats")
-    assert used > cap // 2, (used, cap)
+    wait_half_full(src, "nats")
+    time.sleep(1)
     assert w.poll() is None, "writer finished without the bridge"
     srv.start()
     sub_args = [BRIDGE, "subscribe", far, "-s", srv.urls, "--stream",
@@ -51,8 +63,7 @@ def server_down_at_start_then_ten_seconds_mid_stream():
     # Down for 10 s while records flow.
     srv.nodes[0].kill()
     time.sleep(10)
-    used, cap = lag(src, "nats")
-    assert used > cap // 2, (used, cap)
+    wait_half_full(src, "nats")
     assert w.poll() is None, "writer finished while the server was down"
     srv.start()
     assert w.wait(timeout=120) == 0, ("exit status", w.returncode)
