@@ -414,8 +414,9 @@ static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
 	/*
 	 * Work behind the writer comes after `ready` is published:
 	 * starting write-back may block (the block layer throttles buffered
-	 * write-back while reads wait: 74 ms at worst in the eight-writer
-	 * benchmark), and the writer may be waiting for the chunks.
+	 * write-back while reads wait: up to 108 ms a call in a trace of the
+	 * eight-writer benchmark), and the writer may be waiting for the
+	 * chunks.
 	 */
 	discard_ahead(m, target, cons);
 	if (m->aio.n) {
