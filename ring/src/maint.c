@@ -218,8 +218,16 @@ static void queue_behind(struct mring__maint *m, uint64_t head)
 		upto = cons;
 	if (upto > m->written - c)
 		upto = m->written > c ? m->written - c : 0;
-	if (m->dropped + r->cap < head)
-		m->dropped = (head - r->cap) & ~(c - 1);
+	/*
+	 * Never a chunk whose file pages already hold the next lap: a chunk
+	 * lies one capacity before its next lap, and [head, ready) of that
+	 * lap is pre-faulted (dropping it there cost the writer major faults
+	 * in a 32 MiB ring). `ready` is a chunk multiple, as is the capacity.
+	 */
+	uint64_t ready = mring__load_relaxed(&m->ready);
+	uint64_t floor = ready > r->cap ? ready - r->cap : 0;
+	if (m->dropped < floor)
+		m->dropped = floor;
 	while (m->dropped + c <= upto && m->aio.n < MRING__AIO_DEPTH - 4) {
 		mring__pool_zap(&r->pool, m->dropped % r->cap, c);
 		mring__aio_add(&m->aio, MRING__AIO_FADVISE, r->fd,
@@ -238,6 +246,8 @@ static void queue_behind(struct mring__maint *m, uint64_t head)
 	if (m->redropped + lag + r->cap < m->dropped ||
 	    m->redropped > m->dropped)
 		m->redropped = m->dropped > lag ? m->dropped - lag : 0;
+	if (m->redropped < floor)
+		m->redropped = floor;
 	while (m->redropped + lag + c <= m->dropped &&
 	       m->aio.n < MRING__AIO_DEPTH - 2) {
 		mring__pool_zap(&r->pool, m->redropped % r->cap, c);
