@@ -11,6 +11,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/run-common.sh
+. "$here/run-common.sh"
 cmdline="$0 $*"
 bin=""
 out="$here/results"
@@ -28,6 +30,7 @@ max_seconds=20
 consumer=""
 smoke=0
 plot=1
+reporting=hold
 
 usage() {
 	cat <<EOF
@@ -48,6 +51,9 @@ usage: $0 [options]
   --consumer          a reader process behind each writer
   --no-plot           skip the gnuplot step
   --smoke             tiny sizes, one repetition, no cgroups, no plot
+  --page-reporting M  hold (default): in a VM with free page reporting, stop
+                      it for the run and restore it at exit, so the runs do
+                      not pay the host for memory at random; keep: leave it
 EOF
 }
 
@@ -69,6 +75,7 @@ while [ $# -gt 0 ]; do
 	--consumer) consumer=--consumer ;;
 	--no-plot) plot=0 ;;
 	--smoke) smoke=1 ;;
+	--page-reporting) reporting=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -106,6 +113,7 @@ cleanup() {
 		wait "$child" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
+	page_reporting_restore
 	# A group can go only once its tasks are gone.
 	for cg in "$memcg" "$blkcg"; do
 		[ -n "$cg" ] && [ -d "$cg" ] || continue
@@ -171,6 +179,9 @@ fi
 [ "$(id -u)" = 0 ] && { [ -n "$memcg" ] || [ $sdrun = 1 ]; } || conds=native
 ra_kb=$(cat "/sys/class/block/$(basename "${src:-/dev/vda}")/queue/read_ahead_kb" 2>/dev/null || echo "?")
 
+[ $smoke = 1 ] && reporting=keep
+page_reporting_hold "$reporting" $((memb + (1 << 30)))
+
 # ---- machine description ----------------------------------------------
 landed=$(git -C "$here/.." log --oneline 2>/dev/null | grep -c ' ring: maintenance' || true)
 {
@@ -185,6 +196,7 @@ landed=$(git -C "$here/.." log --oneline 2>/dev/null | grep -c ' ring: maintenan
 	echo "device read_ahead_kb: $ra_kb"
 	echo "settings: throttle $throttle = $tbps B/s, writers $writers, file $file_size each, $laps laps, chunk 625000, window $window, reps $reps, conds $conds, max $max_seconds s per run, consumer ${consumer:-no}"
 	echo "cgroups: ${cgnote}"
+	echo "page reporting: $page_reporting_note"
 	echo "note: other engineers use this machine at the same time; figures are noisy"
 } > "$out/loop-machine.txt"
 cat "$out/loop-machine.txt"

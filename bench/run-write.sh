@@ -12,6 +12,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/run-common.sh
+. "$here/run-common.sh"
 cmdline="$0 $*"
 tool=""
 dir=${TMPDIR:-/tmp}
@@ -20,6 +22,7 @@ ring_size=4G
 reps=5
 variants="cat,cat-sync,mring,mring-nosync,mring-prealloc"
 out="$here/results"
+reporting=hold
 
 usage() {
 	cat <<EOF
@@ -35,6 +38,9 @@ usage: $0 [options]
                      mring-nosync (write --no-sync), mring-prealloc
                      (created --prealloc) ($variants)
   --out DIR          where write.csv and write-summary.md go ($out)
+  --page-reporting M hold (default): in a VM with free page reporting, stop
+                     it for the run and restore it at exit (see
+                     run-common.sh); keep: leave it
 EOF
 }
 
@@ -47,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--reps) reps=$2; shift ;;
 	--variants) variants=$2; shift ;;
 	--out) out=$2; shift ;;
+	--page-reporting) reporting=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -64,7 +71,9 @@ sync_opt=""
 "$tool" write --help 2>&1 | grep -q -- --no-sync && sync_opt=--no-sync
 
 work=$(mktemp -d "$dir/mring-write.XXXXXX")
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'rm -rf "$work"; page_reporting_restore' EXIT
+trap 'exit 130' INT TERM
+page_reporting_hold "$reporting" $(($(numfmt --from=iec "$bytes") + (1 << 30)))
 mkdir -p "$out"
 csv="$out/write.csv"
 echo "variant,rep,bytes,seconds,gbps" >"$csv"
@@ -77,6 +86,7 @@ IFS=, read -r -a vs <<<"$variants"
 	echo "kernel: $(uname -sr), $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1048576)}' /proc/meminfo) GiB"
 	echo "file system: $(findmnt -no FSTYPE,SOURCE -T "$dir")"
 	echo "stream: $bytes bytes from /dev/zero via head -c; ring $ring_size"
+	echo "page reporting: $page_reporting_note"
 } | tee "$out/write-machine.txt"
 
 drop() {
