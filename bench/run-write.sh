@@ -94,37 +94,46 @@ drop() {
 	[ "$(id -u)" = 0 ] && echo 3 >/proc/sys/vm/drop_caches || true
 }
 
+# run_one VARIANT REP: one timed run; prints its CSV row, or returns 1
+# (with the tool's message on stderr) when any step failed: a failed run
+# must not show up as a very fast one.
 run_one() {
-	local v=$1 f="$work/f"
+	local v=$1 f="$work/f" ok=1
 	rm -f "$f"
 	case $v in
 	mring | mring-nosync)
-		"$tool" create "$f" --size "$ring_size" >/dev/null ;;
+		"$tool" create "$f" --size "$ring_size" >/dev/null || return 1 ;;
 	mring-prealloc)
-		"$tool" create "$f" --size "$ring_size" --prealloc >/dev/null ;;
+		"$tool" create "$f" --size "$ring_size" --prealloc >/dev/null || return 1 ;;
 	esac
 	drop
 	local t0 t1
 	t0=$(date +%s.%N)
 	case $v in
-	cat) head -c "$bytes" /dev/zero | cat >"$f" ;;
-	cat-sync) head -c "$bytes" /dev/zero | cat >"$f" && sync "$f" ;;
-	mring | mring-prealloc) head -c "$bytes" /dev/zero | "$tool" write "$f" ;;
-	mring-nosync) head -c "$bytes" /dev/zero | "$tool" write $sync_opt "$f" ;;
+	cat) head -c "$bytes" /dev/zero | cat >"$f" || ok=0 ;;
+	cat-sync) { head -c "$bytes" /dev/zero | cat >"$f" && sync "$f"; } || ok=0 ;;
+	mring | mring-prealloc) head -c "$bytes" /dev/zero | "$tool" write "$f" || ok=0 ;;
+	mring-nosync) head -c "$bytes" /dev/zero | "$tool" write $sync_opt "$f" || ok=0 ;;
 	*) echo "unknown variant $v" >&2; exit 2 ;;
 	esac
 	t1=$(date +%s.%N)
 	rm -f "$f"
+	[ $ok = 1 ] || return 1
 	awk -v v="$v" -v r="$2" -v b="$bytes" -v a="$t0" -v z="$t1" \
 		'BEGIN { s = z - a; printf "%s,%d,%d,%.3f,%.3f\n", v, r, b, s, b / s / 1e9 }'
 }
 
+failed=()
 for ((rep = 1; rep <= reps; rep++)); do
 	n=${#vs[@]}
 	for ((i = 0; i < n; i++)); do
 		v=${vs[$(((i + rep - 1) % n))]}
-		line=$(run_one "$v" "$rep")
-		echo "$line" | tee -a "$csv"
+		if line=$(run_one "$v" "$rep"); then
+			echo "$line" | tee -a "$csv"
+		else
+			echo "run-write: $v failed (rep $rep)" >&2
+			failed+=("$v (rep $rep)")
+		fi
 	done
 done
 
@@ -141,3 +150,11 @@ END {
 	for (v in m)
 		printf "| %s | %.2f | %s |\n", v, m[v], ("cat" in m) ? sprintf("%.2f", m["cat"] / m[v]) : "-"
 }' "$csv" | tee "$out/write-summary.md"
+# A variant that failed must not just be missing from the table.
+if [ ${#failed[@]} -gt 0 ]; then
+	{
+		echo
+		echo "Failed runs (not in the medians): ${failed[*]}"
+	} | tee -a "$out/write-summary.md"
+	exit 1
+fi
