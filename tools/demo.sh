@@ -26,6 +26,15 @@ fi
 
 ./build/examples/loop_demo "$@"
 
+# A VM that hands freed memory back to its host makes lap 1, where the
+# ring's pages are first touched, pay for getting that memory back.
+pr=/sys/module/page_reporting/parameters/page_reporting_order
+if [ -r "$pr" ] && [ "$(cat "$pr")" -le 10 ] 2>/dev/null; then
+	echo "demo.sh: note: this machine hands freed memory back to its host (free page" \
+		"reporting, $pr = $(cat "$pr")); lap 1, where the ring's pages are first touched," \
+		"pays a host fault per page. README, \"Performance\", has figures with it held."
+fi
+
 if [ "${MRING_DEMO_COMPARE:-1}" = 0 ] || [ $# -gt 0 ]; then
 	exit 0
 fi
