@@ -23,6 +23,8 @@ reps=5
 variants="cat,cat-sync,mring,mring-nosync,mring-prealloc"
 out="$here/results"
 reporting=hold
+smoke=0
+ring_given=""
 
 usage() {
 	cat <<EOF
@@ -38,6 +40,9 @@ usage: $0 [options]
                      mring-nosync (write --no-sync), mring-prealloc
                      (created --prealloc) ($variants)
   --out DIR          where write.csv and write-summary.md go ($out)
+  --smoke            8 MB into a 16 MiB ring (or --ring-size), once, no
+                     cache drop, page reporting kept: checks that every
+                     variant runs
   --page-reporting M hold (default): in a VM with free page reporting, stop
                      it for the run and restore it at exit (see
                      run-common.sh); keep: leave it
@@ -49,11 +54,12 @@ while [ $# -gt 0 ]; do
 	--tool) tool=$2; shift ;;
 	--dir) dir=$2; shift ;;
 	--bytes) bytes=$2; shift ;;
-	--ring-size) ring_size=$2; shift ;;
+	--ring-size) ring_size=$2; ring_given=1; shift ;;
 	--reps) reps=$2; shift ;;
 	--variants) variants=$2; shift ;;
 	--out) out=$2; shift ;;
 	--page-reporting) reporting=$2; shift ;;
+	--smoke) smoke=1 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -66,6 +72,11 @@ if [ -z "$tool" ]; then
 	done
 fi
 [ -x "$tool" ] || { echo "no mring tool; build it and pass --tool" >&2; exit 2; }
+if [ $smoke = 1 ]; then
+	# A --ring-size given on the command line stays.
+	bytes=8000000 reps=1 reporting=keep
+	[ -n "$ring_given" ] || ring_size=16M
+fi
 # Options the tool may not have (before `write` synced by default).
 sync_opt=""
 "$tool" write --help 2>&1 | grep -q -- --no-sync && sync_opt=--no-sync
@@ -90,6 +101,7 @@ IFS=, read -r -a vs <<<"$variants"
 } | tee "$out/write-machine.txt"
 
 drop() {
+	[ $smoke = 0 ] || return 0
 	sync
 	[ "$(id -u)" = 0 ] && echo 3 >/proc/sys/vm/drop_caches || true
 }
