@@ -7,12 +7,14 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,6 +265,54 @@ static void test_create_mode_flags(void **state)
 }
 
 /* The bytes on disk are those FORMAT.md describes. */
+/*
+ * Counts the preallocations of the library: this definition takes the
+ * place of libc's for the library too, and passes the call on.
+ */
+static int fallocate_calls;
+
+int posix_fallocate(int fd, off_t off, off_t len)
+{
+	int (*real)(int, off_t, off_t);
+
+	fallocate_calls++;
+	*(void **)&real = dlsym(RTLD_NEXT, "posix_fallocate");
+	return real ? real(fd, off, len) : ENOSYS;
+}
+
+/*
+ * A preallocation larger than the free space fails with ENOSPC before
+ * anything is allocated: fallocate() would first take every free block,
+ * and every other writer on the file system would get ENOSPC meanwhile.
+ * One that fits is still made.
+ */
+static void test_create_prealloc_too_big(void **state)
+{
+	TU_PATH(path, "toobig");
+	struct statvfs vs;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(statvfs(tu_dir(), &vs), 0);
+	uint64_t avail = (uint64_t)vs.f_bavail * vs.f_frsize;
+	/* Beyond what is free, by more than anyone frees meanwhile. */
+	uint64_t cap = (avail + (1ull << 30)) & ~((1ull << 20) - 1);
+	struct mring_config c = tu_cfg(cap, 0, MRING_F_PREALLOC);
+
+	fallocate_calls = 0;
+	assert_rc(mring_create(path, &c), -ENOSPC);
+	assert_int_equal(fallocate_calls, 0);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+
+	c = tu_cfg(small_cap(), 0, MRING_F_PREALLOC);
+	assert_rc(mring_create(path, &c), 0);
+	assert_int_equal(fallocate_calls, 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true((uint64_t)st.st_blocks * 512 >= small_cap());
+	tu_rm(path);
+}
+
 static void test_layout(void **state)
 {
 	TU_PATH(path, "layout");
@@ -890,6 +940,7 @@ int main(void)
 		cmocka_unit_test(test_create_bad_geometry),
 		cmocka_unit_test(test_create_max_record_limit),
 		cmocka_unit_test(test_create_mode_flags),
+		cmocka_unit_test(test_create_prealloc_too_big),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_hostile_flipped_bytes),
 		cmocka_unit_test(test_hostile_magic_version),

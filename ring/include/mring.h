@@ -315,7 +315,9 @@ enum mring_role {
  * sparse unless MRING_F_PREALLOC is given. Returns 0, -EEXIST if the path
  * exists, -EINVAL for a bad geometry (or MRING_F_CRC, MRING_F_TIMESTAMPS
  * without MRING_F_RECORDS), -ENOSPC if preallocation fails (the
- * file is removed), or another -errno from the file system.
+ * file is removed; a capacity above the file system's free space, as
+ * statvfs() counts it for unprivileged users, fails before anything is
+ * allocated), or another -errno from the file system.
  */
 MRING_API int mring_create(const char *path, const struct mring_config *cfg);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -323,6 +324,18 @@ int mring_create(const char *path, const struct mring_config *cfg)
 		goto out_unlink;
 	off_t size = (off_t)(c->data_offset + c->capacity);
 	if (cfg->flags & MRING_F_PREALLOC) {
+		/*
+		 * A request the file system cannot hold fails here, before
+		 * anything is allocated: fallocate() would take every free
+		 * block first, and for a moment every other writer on the
+		 * file system would get ENOSPC.
+		 */
+		struct statvfs vs;
+		if (fstatvfs(fd, &vs) == 0 &&
+		    (uint64_t)vs.f_bavail * vs.f_frsize < c->capacity) {
+			rc = -ENOSPC;
+			goto out_unlink;
+		}
 		rc = posix_fallocate(fd, (off_t)c->data_offset,
 		                     (off_t)c->capacity);
 		if (rc) {
