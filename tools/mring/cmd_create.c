@@ -3,9 +3,12 @@
  * every mistake gets a message that names the option and the rule.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "cli.h"
 
@@ -213,6 +216,22 @@ int cmd_create(int argc, char **argv)
 
 	const char *path = argv[optind];
 	int rc = mring_create(path, &cfg);
+	if (rc == -ENOSPC && (cfg.flags & MRING_F_PREALLOC)) {
+		/* The library checks the free space before allocating. */
+		char need[FMT_LEN], have[FMT_LEN], *dir = strdup(path);
+		struct statvfs vs;
+		if (dir && statvfs(dirname(dir), &vs) == 0)
+			msg("%s: %s of data cannot be preallocated: the file "
+			    "system has %s free; nothing was allocated. Leave "
+			    "out --prealloc for a sparse ring (blocks taken as "
+			    "written), or choose a smaller --size",
+			    path, fmt_bytes(cfg.capacity, need),
+			    fmt_bytes((uint64_t)vs.f_bavail * vs.f_frsize,
+			              have));
+		free(dir);
+		if (dir)
+			return EXIT_FAIL;
+	}
 	if (rc < 0)
 		return ring_err(path, rc, USE_CREATE, NULL);
 

@@ -54,6 +54,22 @@ def all_options():
 
 
 @test
+def prealloc_beyond_free_space():
+    # More than the file system has free: refused before anything is
+    # allocated, with the sizes and what to do instead.
+    vs = os.statvfs(os.path.dirname(tmp("big.r")))
+    size = (vs.f_bavail * vs.f_frsize + (1 << 30)) >> 20 << 20
+    p = mring("create", tmp("big.r"), "--size", str(size), "--prealloc",
+              rc=1)
+    contains(p.stderr, "cannot be preallocated", "free; nothing was "
+             "allocated", "Leave out --prealloc")
+    expect(not os.path.exists(tmp("big.r")), "nothing created")
+    # Sparse, the same size is fine.
+    mring("create", tmp("big.r"), "--size", str(size))
+    expect(info(tmp("big.r"))["capacity"] == size, info(tmp("big.r")))
+
+
+@test
 def timestamps():
     path = tmp("ts.r")
     p = mring("create", path, "--size", "1M", "--records", "--timestamps")
