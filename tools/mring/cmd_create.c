@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -220,7 +221,8 @@ int cmd_create(int argc, char **argv)
 		/* The library checks the free space before allocating. */
 		char need[FMT_LEN], have[FMT_LEN], *dir = strdup(path);
 		struct statvfs vs;
-		if (dir && statvfs(dirname(dir), &vs) == 0)
+		bool said = dir && statvfs(dirname(dir), &vs) == 0;
+		if (said)
 			msg("%s: %s of data cannot be preallocated: the file "
 			    "system has %s free; nothing was allocated. Leave "
 			    "out --prealloc for a sparse ring (blocks taken as "
@@ -229,7 +231,7 @@ int cmd_create(int argc, char **argv)
 			    fmt_bytes((uint64_t)vs.f_bavail * vs.f_frsize,
 			              have));
 		free(dir);
-		if (dir)
+		if (said)
 			return EXIT_FAIL;
 	}
 	if (rc < 0)

@@ -58,7 +58,8 @@ def prealloc_beyond_free_space():
     # More than the file system has free: refused before anything is
     # allocated, with the sizes and what to do instead.
     vs = os.statvfs(os.path.dirname(tmp("big.r")))
-    size = (vs.f_bavail * vs.f_frsize + (1 << 30)) >> 20 << 20
+    # Twice what is free and more: nobody frees that much meanwhile.
+    size = (2 * vs.f_bavail * vs.f_frsize + (1 << 30)) >> 20 << 20
     p = mring("create", tmp("big.r"), "--size", str(size), "--prealloc",
               rc=1)
     contains(p.stderr, "cannot be preallocated", "free; nothing was "
