@@ -13,8 +13,6 @@
  *                        through io_uring, several in flight
  *   mring-nothread       mring, maintenance thread off
  *   mring-prealloc       mring, file created with MRING_F_PREALLOC
- *   mring-sparse         mring, file created with MRING_F_SPARSE (the
- *                        default allocates it where that is cheap)
  *   mring-none/-cache/-zero/-punch  mring with that reclaim policy
  *   mring                mring with its defaults
  *
@@ -85,7 +83,6 @@ static const struct strategy strategies[] = {
 	{"mring-uring", K_MRING, false, MRING_F_URING, R_AUTO},
 	{"mring-nohuge", K_MRING, false, MRING_F_NO_HUGEPAGE, R_AUTO},
 	{"mring-prealloc", K_MRING, false, MRING_F_PREALLOC, R_AUTO},
-	{"mring-sparse", K_MRING, false, MRING_F_SPARSE, R_AUTO},
 	{"mring", K_MRING, false, 0, R_AUTO},
 };
 
@@ -347,11 +344,11 @@ static void writer_open(struct writer *w)
 		cfg.capacity = o.file_size;
 		cfg.window = (uint32_t)o.window;
 		cfg.max_record = 1u << 20;
-		cfg.flags = o.st->flags & (MRING_F_PREALLOC | MRING_F_SPARSE);
+		cfg.flags = o.st->flags & MRING_F_PREALLOC;
 		rc = mring_create(w->path, &cfg);
 		if (rc < 0)
 			wfail(w, "mring_create", rc);
-		cfg.flags = o.st->flags & ~(MRING_F_PREALLOC | MRING_F_SPARSE);
+		cfg.flags = o.st->flags & ~MRING_F_PREALLOC;
 		cfg.reclaim = o.st->reclaim;
 		rc = mring_open(w->path, MRING_PRODUCER, &cfg, &w->mr);
 		if (rc < 0)

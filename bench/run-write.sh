@@ -20,7 +20,7 @@ dir=${TMPDIR:-/tmp}
 bytes=2000000000
 ring_size=4G
 reps=5
-variants="cat,cat-sync,mring,mring-nosync,mring-sparse,mring-prealloc"
+variants="cat,cat-sync,mring,mring-nosync,mring-prealloc"
 out="$here/results"
 reporting=hold
 smoke=0
@@ -36,9 +36,8 @@ usage: $0 [options]
   --reps N           repetitions of each variant ($reps)
   --variants LIST    of cat, cat-sync (then sync FILE: what the tool's
                      default, durable at the end, compares with), mring
-                     (defaults: allocated at creation where there is room,
-                     synced at the end), mring-nosync (write --no-sync),
-                     mring-sparse (created --sparse), mring-prealloc
+                     (defaults: a sparse file, synced at the end),
+                     mring-nosync (write --no-sync), mring-prealloc
                      (created --prealloc) ($variants)
   --out DIR          where write.csv and write-summary.md go ($out)
   --smoke            8 MB into a 16 MiB ring (or --ring-size), once, no
@@ -116,8 +115,6 @@ run_one() {
 	case $v in
 	mring | mring-nosync)
 		"$tool" create "$f" --size "$ring_size" >/dev/null || return 1 ;;
-	mring-sparse)
-		"$tool" create "$f" --size "$ring_size" --sparse >/dev/null || return 1 ;;
 	mring-prealloc)
 		"$tool" create "$f" --size "$ring_size" --prealloc >/dev/null || return 1 ;;
 	esac
@@ -127,7 +124,7 @@ run_one() {
 	case $v in
 	cat) head -c "$bytes" /dev/zero | cat >"$f" || ok=0 ;;
 	cat-sync) { head -c "$bytes" /dev/zero | cat >"$f" && sync "$f"; } || ok=0 ;;
-	mring | mring-sparse | mring-prealloc) head -c "$bytes" /dev/zero | "$tool" write "$f" || ok=0 ;;
+	mring | mring-prealloc) head -c "$bytes" /dev/zero | "$tool" write "$f" || ok=0 ;;
 	mring-nosync) head -c "$bytes" /dev/zero | "$tool" write $sync_opt "$f" || ok=0 ;;
 	*) echo "unknown variant $v" >&2; exit 2 ;;
 	esac

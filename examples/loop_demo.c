@@ -47,7 +47,6 @@ struct opts {
 	uint64_t chunk;
 	const char *dir;
 	bool keep;
-	bool sparse;
 };
 
 /* What the consumer sends back to the parent at the end. */
@@ -211,8 +210,6 @@ static void usage(FILE *f, const char *argv0)
 	        "  --dir DIR        create the temporary directory in DIR\n"
 	        "                   (default $TMPDIR, else /tmp)\n"
 	        "  --keep           keep the ring file and its directory\n"
-	        "  --sparse         create the ring sparse (MRING_F_SPARSE), not\n"
-	        "                   allocated where there is room (the default)\n"
 	        "SIZE takes a K, M, G or T suffix (powers of 1024).\n",
 	        argv0);
 }
@@ -226,7 +223,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"chunk", required_argument, NULL, 's'},
 		{"dir", required_argument, NULL, 'd'},
 		{"keep", no_argument, NULL, 'k'},
-		{"sparse", no_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -238,7 +234,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->chunk = 625000;
 	o->dir = NULL;
 	o->keep = false;
-	o->sparse = false;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		uint64_t *dst = NULL;
 
@@ -260,9 +255,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'k':
 			o->keep = true;
-			break;
-		case 'S':
-			o->sparse = true;
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -553,8 +545,6 @@ int main(int argc, char **argv)
 	cfg.capacity = o.capacity;
 	cfg.window = (uint32_t)o.window;
 	cfg.max_record = (uint32_t)o.chunk;
-	if (o.sparse)
-		cfg.flags |= MRING_F_SPARSE;
 	err = mring_create(path, &cfg);
 	if (err < 0) {
 		fprintf(stderr, "mring_create %s: %s\n", path,

@@ -442,7 +442,7 @@ static int check_all(const char *path, struct fill *f, uint64_t *bytes)
 
 /*
  * lap 0: another file takes all but half a capacity first, so the sparse
- * (MRING_F_SPARSE) ring cannot get its blocks on the first lap. lap 1: the ring gets a lap
+ * ring cannot get its blocks on the first lap. lap 1: the ring gets a lap
  * in, then a competing writer takes every block that becomes free.
  */
 static int cmd_fill(const char *path, struct mode m, int reclaim, bool thread,
@@ -457,11 +457,10 @@ static int cmd_fill(const char *path, struct mode m, int reclaim, bool thread,
 	int rc;
 
 	int64_t t0 = now_ns();
-	/* Sparse on purpose: an allocated ring never meets a full disk. */
 	rc = mring_create(path, &(struct mring_config){
 					.capacity = cap,
 					.max_record = MAXREC,
-					.flags = mode_flags(m) | MRING_F_SPARSE,
+					.flags = mode_flags(m),
 				});
 	if (rc < 0) {
 		printf("FAIL: create: %s\n", mring_strerror(rc));

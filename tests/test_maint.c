@@ -660,74 +660,6 @@ static void test_thread_blocks_signals(void **state)
 			         sigs[i], blk);
 }
 
-/* Bytes of disk the file holds. */
-static uint64_t disk_bytes(const char *path)
-{
-	struct stat sb;
-
-	assert_rc(stat(path, &sb), 0);
-	return (uint64_t)sb.st_blocks * 512;
-}
-
-/*
- * Creation allocates the data region where that is cheap (not tmpfs) and
- * leaves room: a first lap into holes pays an allocation per page.
- * MRING_F_SPARSE keeps it sparse; so does a ring larger than half the
- * free space. Data written later is intact (the extents are unwritten).
- */
-static void test_create_allocates(void **state)
-{
-	TU_PATH(path, "alloc");
-	struct mring_config c = tu_cfg(64 * MIB, 0, 0);
-	struct statfs sf;
-	struct mring *p, *q;
-	uint64_t head = 0;
-
-	(void)state;
-	assert_rc(mring_create(path, &c), 0);
-	if (on_tmpfs(path)) {
-		assert_true(disk_bytes(path) < 8 * MIB);
-		tu_rm(path);
-		skip();
-	}
-	assert_true(disk_bytes(path) >= 64 * MIB);
-	p = open_producer(path, MRING_RECLAIM_AUTO, 0);
-	write_bytes(p, &head, 3 * MIB);
-	mring_close(p);
-	struct mring_config cc = {.start = MRING_START_OLDEST};
-	uint8_t buf[65536];
-	uint64_t pos = 0;
-	ssize_t n;
-	assert_rc(mring_open(path, MRING_CONSUMER, &cc, &q), 0);
-	while ((n = mring_read(q, buf, sizeof buf, 0)) > 0) {
-		assert_int_equal(tu_check(buf, pos, (size_t)n), -1);
-		pos += (uint64_t)n;
-	}
-	assert_int_equal(n, 0);
-	assert_int_equal(pos, head);
-	mring_close(q);
-	tu_rm(path);
-
-	c.flags = MRING_F_SPARSE;
-	assert_rc(mring_create(path, &c), 0);
-	assert_true(disk_bytes(path) < 8 * MIB);
-	tu_rm(path);
-	c.flags = MRING_F_SPARSE | MRING_F_PREALLOC;
-	assert_rc(mring_create(path, &c), -EINVAL);
-
-	/* More than half the free space: sparse (up to 1 TiB, so the file
-	 * system takes the size). */
-	assert_rc(statfs(tu_dir(), &sf), 0);
-	uint64_t big = (uint64_t)sf.f_bavail * (uint64_t)sf.f_bsize / 4 * 3;
-	big &= ~(uint64_t)(64 * MIB - 1);
-	if (big >= 64 * MIB && big <= (1ull << 40)) {
-		c = tu_cfg(big, 0, 0);
-		assert_rc(mring_create(path, &c), 0);
-		assert_true(disk_bytes(path) < 8 * MIB);
-		tu_rm(path);
-	}
-}
-
 static void test_numa(void **state)
 {
 	TU_PATH(path, "numa");
@@ -785,7 +717,6 @@ int main(void)
 		cmocka_unit_test(test_disk_full_nothread),
 		cmocka_unit_test(test_numa),
 		cmocka_unit_test(test_thread_blocks_signals),
-		cmocka_unit_test(test_create_allocates),
 	};
 	if (getenv("MRING_NO_PREFETCH")) {
 		/* This suite is about the thread. */

@@ -70,7 +70,7 @@ static void bytes_at(uint64_t start, uint64_t total)
 	struct mring_info in;
 	uint64_t head = start, rpos = start, chunk = 0;
 
-	tu_create(path, CAP, 0, MRING_F_SPARSE);
+	tu_create(path, CAP, 0, 0);
 	move_stream(path, start);
 	assert_rc(mring_inspect(path, &in, NULL, 0), 0);
 	assert_true(in.head == start && in.tail == start);
@@ -154,8 +154,7 @@ static void records_at(uint64_t start, uint64_t total)
 	uint64_t head = start, rpos = start, seq = 0, rseq = 0;
 	const size_t maxlen = 256 * 1024;
 
-	tu_create(path, CAP, (uint32_t)maxlen,
-	          MRING_F_RECORDS | MRING_F_CRC | MRING_F_SPARSE);
+	tu_create(path, CAP, (uint32_t)maxlen, MRING_F_RECORDS | MRING_F_CRC);
 	move_stream(path, start);
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	assert_rc(mring_open(path, MRING_CONSUMER, NULL, &c), 0);

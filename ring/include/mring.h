@@ -189,9 +189,8 @@ MRING_API const char *mring_version(void);
 #define MRING_F_CRC (1u << 2)       /* records carry a CRC32C */
 /* Records carry a 64-bit timestamp (format version 2): see "Seek". */
 #define MRING_F_TIMESTAMPS (1u << 3)
-/* Creation-time actions, not stored (see mring_create). */
-#define MRING_F_PREALLOC (1u << 8) /* allocate the data region, or fail */
-#define MRING_F_SPARSE (1u << 9)   /* never allocate it at creation */
+/* Creation-time actions, not stored. */
+#define MRING_F_PREALLOC (1u << 8) /* fallocate the data region */
 /* Per-handle, given to mring_open(). */
 #define MRING_F_NO_PREFETCH (1u << 16) /* no maintenance thread */
 #define MRING_F_NO_URING (1u << 17)    /* never io_uring (beats _URING) */
@@ -312,24 +311,13 @@ enum mring_role {
 
 /*
  * Create a new ring file at `path` (cfg may be NULL for defaults). Mode
- * (bytes or records, back-pressure or overwrite) is fixed here.
- *
- * Disk blocks: by default the data region is allocated at creation
- * (fallocate, unwritten extents: no data is written, it takes moments
- * even for hundreds of GB) when the file system supports it, is not in
- * memory (tmpfs, ramfs: there it would take the memory) and has at least
- * twice the capacity free; otherwise the file is sparse. The first lap
- * into holes ran at 0.86x pwrite with eight writers, into allocated
- * blocks at 0.99x (README, "Performance"). MRING_F_PREALLOC allocates in
- * any case and fails with -ENOSPC (the file is removed) when it cannot:
- * a capacity above the free space, as statvfs() counts it for
- * unprivileged users, fails before anything is allocated. MRING_F_SPARSE
- * never allocates (the file then takes space as the first lap goes).
- *
- * Returns 0, -EEXIST if the path exists, -EINVAL for a bad geometry (or
- * MRING_F_CRC, MRING_F_TIMESTAMPS without MRING_F_RECORDS, or both
- * MRING_F_PREALLOC and MRING_F_SPARSE), -ENOSPC (MRING_F_PREALLOC), or
- * another -errno from the file system.
+ * (bytes or records, back-pressure or overwrite) is fixed here. The file is
+ * sparse unless MRING_F_PREALLOC is given. Returns 0, -EEXIST if the path
+ * exists, -EINVAL for a bad geometry (or MRING_F_CRC, MRING_F_TIMESTAMPS
+ * without MRING_F_RECORDS), -ENOSPC if preallocation fails (the
+ * file is removed; a capacity above the file system's free space, as
+ * statvfs() counts it for unprivileged users, fails before anything is
+ * allocated), or another -errno from the file system.
  */
 MRING_API int mring_create(const char *path, const struct mring_config *cfg);
 

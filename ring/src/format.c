@@ -8,11 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/falloc.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -197,10 +194,7 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 
 	if (cap % (uint64_t)page || cap >= MRING__MAX_CAPACITY)
 		return -EINVAL;
-	if (cfg->flags & ~(unsigned)(MRING__STORED_FLAGS | MRING_F_PREALLOC |
-	                             MRING_F_SPARSE))
-		return -EINVAL;
-	if ((cfg->flags & MRING_F_PREALLOC) && (cfg->flags & MRING_F_SPARSE))
+	if (cfg->flags & ~(unsigned)(MRING__STORED_FLAGS | MRING_F_PREALLOC))
 		return -EINVAL;
 	if ((cfg->flags & (MRING_F_CRC | MRING_F_TIMESTAMPS)) &&
 	    !(cfg->flags & MRING_F_RECORDS))
@@ -261,31 +255,6 @@ static int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-/*
- * The default: allocate the data region where that is cheap and leaves
- * room (see mring_create in mring.h). A write fault on a hole makes the
- * file system reserve and allocate block by block while the writer
- * waits; on an allocated, unwritten extent it only marks the page (the
- * benchmark figures: bench/results/issue12/alloc-ahead-recheck). Any
- * failure leaves the file sparse: blocks a failed fallocate() kept are
- * given back.
- */
-static void allocate_if_cheap(int fd, uint64_t off, uint64_t len)
-{
-	struct statfs sf;
-	struct statvfs vs;
-
-	if (fstatfs(fd, &sf) < 0 || sf.f_type == TMPFS_MAGIC ||
-	    sf.f_type == RAMFS_MAGIC)
-		return;
-	if (fstatvfs(fd, &vs) < 0 ||
-	    (uint64_t)vs.f_bavail * vs.f_frsize / 2 < len)
-		return;
-	if (fallocate(fd, 0, (off_t)off, (off_t)len) < 0)
-		(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		                (off_t)off, (off_t)len);
 }
 
 int mring_create(const char *path, const struct mring_config *cfg)
@@ -373,8 +342,6 @@ int mring_create(const char *path, const struct mring_config *cfg)
 			rc = -rc;
 			goto out_unlink;
 		}
-	} else if (!(cfg->flags & MRING_F_SPARSE)) {
-		allocate_if_cheap(fd, c->data_offset, c->capacity);
 	}
 	if (ftruncate(fd, size) < 0) {
 		rc = -errno;

@@ -16,10 +16,8 @@
 static const char usage[] =
 	"Usage: mring create FILE --size SIZE [OPTIONS]\n"
 	"\n"
-	"Create a new ring file holding SIZE bytes of data. It must not exist\n"
-	"yet. Its disk blocks are allocated now (fallocate: no data written)\n"
-	"where that is cheap -- not on tmpfs -- and at least twice SIZE is\n"
-	"free; otherwise it is sparse and takes space as it fills.\n"
+	"Create a new ring file holding SIZE bytes of data. The file is sparse\n"
+	"unless --prealloc is given. It must not exist yet.\n"
 	"\n"
 	"Options:\n"
 	"  -s, --size SIZE         data capacity, a multiple of the page size\n"
@@ -40,10 +38,7 @@ static const char usage[] =
 	"  -o, --overwrite         flight recorder: the producer never waits "
 	"and\n"
 	"                          overwrites the oldest data\n"
-	"  -p, --prealloc          allocate the disk blocks now, or fail\n"
-	"      --sparse            never allocate them now (the first lap is\n"
-	"                          slower: the file system allocates as it\n"
-	"                          goes)\n"
+	"  -p, --prealloc          allocate the disk blocks now (fallocate)\n"
 	"  -c, --consumers N       consumer slots (default 32, 1 to 4096)\n"
 	"      --mode OCTAL        file permissions (default 0600)\n"
 	"  -h, --help              show this help\n";
@@ -128,7 +123,6 @@ int cmd_create(int argc, char **argv)
 		{"timestamps", no_argument, NULL, 't'},
 		{"overwrite", no_argument, NULL, 'o'},
 		{"prealloc", no_argument, NULL, 'p'},
-		{"sparse", no_argument, NULL, 'S'},
 		{"consumers", required_argument, NULL, 'c'},
 		{"mode", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
@@ -185,9 +179,6 @@ int cmd_create(int argc, char **argv)
 			break;
 		case 'p':
 			cfg.flags |= MRING_F_PREALLOC;
-			break;
-		case 'S':
-			cfg.flags |= MRING_F_SPARSE;
 			break;
 		case 'c':
 			if (parse_uint("--consumers", optarg, 1, 4096, &v) < 0)

@@ -404,7 +404,7 @@ class Ring(_mring.Ring):
 def create(path: Union[str, bytes, _os.PathLike], capacity: int = 0, *,
            records: bool = True, overwrite: bool = False, crc: bool = False,
            timestamps: bool = False, prealloc: bool = False,
-           sparse: bool = False, window: int = 0, max_record: int = 0, max_consumers: int = 0,
+           window: int = 0, max_record: int = 0, max_consumers: int = 0,
            mode: int = 0o600) -> None:
     """Create a ring file (it must not exist).
 
@@ -412,9 +412,6 @@ def create(path: Union[str, bytes, _os.PathLike], capacity: int = 0, *,
     records: framed records (default) or a byte stream. overwrite: a
     flight recorder whose producer never waits. crc: records carry a
     CRC32C. timestamps: records carry a time stamp (seek by time).
-    Disk blocks are allocated now where that is cheap and at least twice
-    the capacity is free (a faster first lap); prealloc: allocate them in
-    any case or fail (OSError ENOSPC); sparse: never allocate them now.
     window, max_record, max_consumers: 0 for the library's defaults.
     """
     flags = 0
@@ -428,8 +425,6 @@ def create(path: Union[str, bytes, _os.PathLike], capacity: int = 0, *,
         flags |= _mring.F_TIMESTAMPS
     if prealloc:
         flags |= _mring.F_PREALLOC
-    if sparse:
-        flags |= _mring.F_SPARSE
     _mring.create(path, capacity, flags, window, max_record,
                   max_consumers, mode)
 

@@ -14,7 +14,6 @@ F_OVERWRITE: int
 F_CRC: int
 F_TIMESTAMPS: int
 F_PREALLOC: int
-F_SPARSE: int
 F_NO_PREFETCH: int
 F_READONLY: int
 F_ANY_OWNER: int

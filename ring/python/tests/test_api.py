@@ -431,21 +431,3 @@ def test_seek_time_datetime(path):
         assert r.seek(time=base + dt.timedelta(seconds=3, milliseconds=500))
         r.peek()
         assert r.seq == 4 and r.ts == ns + 4 * 10**9
-
-
-def test_create_disk_blocks(tmp_path):
-    # On a disk file system with room, blocks are allocated at creation;
-    # sparse=True keeps the file sparse; both flags at once are refused.
-    st = os.statvfs(tmp_path)
-    if subprocess.run(["stat", "-f", "-c", "%T", str(tmp_path)],
-                      capture_output=True, text=True).stdout.strip() \
-            == "tmpfs" or st.f_bavail * st.f_frsize < 2 * (64 << 20):
-        pytest.skip("tmpfs or too little free space: created sparse")
-    a, s = str(tmp_path / "a.ring"), str(tmp_path / "s.ring")
-    mring.create(a, capacity=64 << 20)
-    assert os.stat(a).st_blocks * 512 >= 64 << 20
-    mring.create(s, capacity=64 << 20, sparse=True)
-    assert os.stat(s).st_blocks * 512 < 8 << 20
-    with pytest.raises(mring.InvalidArgument):
-        mring.create(str(tmp_path / "b.ring"), capacity=64 << 20,
-                     sparse=True, prealloc=True)
