@@ -13,6 +13,8 @@
  *                        through io_uring, several in flight
  *   mring-nothread       mring, maintenance thread off
  *   mring-prealloc       mring, file created with MRING_F_PREALLOC
+ *   mring-rt             mring, maintenance thread SCHED_FIFO 1
+ *                        (maint_priority; needs CAP_SYS_NICE)
  *   mring-none/-cache/-zero/-punch  mring with that reclaim policy
  *   mring                mring with its defaults
  *
@@ -60,6 +62,7 @@ struct strategy {
 	bool nora;      /* readahead off for the file */
 	unsigned flags; /* mring_open flags */
 	int reclaim;    /* mring reclaim policy */
+	int prio;       /* mring maint_priority (SCHED_FIFO), 0 = none */
 };
 
 #define BENCH_NO_PREFETCH MRING_F_NO_PREFETCH
@@ -70,20 +73,21 @@ struct strategy {
 #define R_PUNCH MRING_RECLAIM_PUNCH
 
 static const struct strategy strategies[] = {
-	{"naive", K_NAIVE, false, 0, 0},
-	{"naive-nora", K_NAIVE, true, 0, 0},
-	{"pwrite", K_PWRITE, false, 0, 0},
-	{"pwrite-nora", K_PWRITE, true, 0, 0},
-	{"odirect", K_DIRECT, false, 0, 0},
-	{"mring-nothread", K_MRING, false, BENCH_NO_PREFETCH, R_AUTO},
-	{"mring-none", K_MRING, false, 0, R_NONE},
-	{"mring-cache", K_MRING, false, 0, R_CACHE},
-	{"mring-zero", K_MRING, false, 0, R_ZERO},
-	{"mring-punch", K_MRING, false, 0, R_PUNCH},
-	{"mring-uring", K_MRING, false, MRING_F_URING, R_AUTO},
-	{"mring-nohuge", K_MRING, false, MRING_F_NO_HUGEPAGE, R_AUTO},
-	{"mring-prealloc", K_MRING, false, MRING_F_PREALLOC, R_AUTO},
-	{"mring", K_MRING, false, 0, R_AUTO},
+	{"naive", K_NAIVE, false, 0, 0, 0},
+	{"naive-nora", K_NAIVE, true, 0, 0, 0},
+	{"pwrite", K_PWRITE, false, 0, 0, 0},
+	{"pwrite-nora", K_PWRITE, true, 0, 0, 0},
+	{"odirect", K_DIRECT, false, 0, 0, 0},
+	{"mring-nothread", K_MRING, false, BENCH_NO_PREFETCH, R_AUTO, 0},
+	{"mring-none", K_MRING, false, 0, R_NONE, 0},
+	{"mring-cache", K_MRING, false, 0, R_CACHE, 0},
+	{"mring-zero", K_MRING, false, 0, R_ZERO, 0},
+	{"mring-punch", K_MRING, false, 0, R_PUNCH, 0},
+	{"mring-uring", K_MRING, false, MRING_F_URING, R_AUTO, 0},
+	{"mring-nohuge", K_MRING, false, MRING_F_NO_HUGEPAGE, R_AUTO, 0},
+	{"mring-prealloc", K_MRING, false, MRING_F_PREALLOC, R_AUTO, 0},
+	{"mring-rt", K_MRING, false, 0, R_AUTO, 1},
+	{"mring", K_MRING, false, 0, R_AUTO, 0},
 };
 
 struct opts {
@@ -350,6 +354,7 @@ static void writer_open(struct writer *w)
 			wfail(w, "mring_create", rc);
 		cfg.flags = o.st->flags & ~MRING_F_PREALLOC;
 		cfg.reclaim = o.st->reclaim;
+		cfg.maint_priority = o.st->prio;
 		rc = mring_open(w->path, MRING_PRODUCER, &cfg, &w->mr);
 		if (rc < 0)
 			wfail(w, "mring_open", rc);

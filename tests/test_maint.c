@@ -9,6 +9,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <numaif.h>
 #include <stdbool.h>
@@ -702,6 +706,116 @@ static void test_numa(void **state)
 	tu_rm(path);
 }
 
+/* The maintenance thread's scheduling policy; its priority in *prio. */
+static int thread_policy(int *prio)
+{
+	struct sched_param sp = {0};
+	pid_t tid = find_thread("mring-maint");
+
+	assert_true(tid > 0);
+	int pol = sched_getscheduler(tid);
+	assert_true(pol >= 0);
+	assert_int_equal(sched_getparam(tid, &sp), 0);
+	*prio = sp.sched_priority;
+	return pol;
+}
+
+/* Give up CAP_SYS_NICE and any RLIMIT_RTPRIO: 0 or -errno. */
+static int drop_rt_rights(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	struct rlimit rl = {0, 0};
+
+	if (syscall(SYS_capget, &h, d) != 0)
+		return -errno;
+	d[CAP_SYS_NICE / 32].effective &= ~(1u << (CAP_SYS_NICE % 32));
+	d[CAP_SYS_NICE / 32].permitted &= ~(1u << (CAP_SYS_NICE % 32));
+	if (syscall(SYS_capset, &h, d) != 0)
+		return -errno;
+	return setrlimit(RLIMIT_RTPRIO, &rl) ? -errno : 0;
+}
+
+/*
+ * maint_priority: the thread runs SCHED_FIFO at the priority asked for
+ * (field or MRING_MAINT_PRIORITY) and the ring works as before; a bad
+ * value is -EINVAL; a priority the caller may not give is -EPERM and
+ * leaves the ring as it was, so an open without it then succeeds.
+ */
+static void test_priority(void **state)
+{
+	TU_PATH(path, "prio");
+	struct mring_config c = {0};
+	struct mring *p;
+	uint64_t head = 0;
+	int prio = -1;
+
+	(void)state;
+	tu_create(path, 8 * MIB, 0, 0);
+	c.maint_priority = 100;
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), -EINVAL);
+	c.maint_priority = -1;
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), -EINVAL);
+	c.maint_priority = 0;
+	setenv("MRING_MAINT_PRIORITY", "high", 1);
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), -EINVAL);
+	unsetenv("MRING_MAINT_PRIORITY");
+
+	c.maint_priority = 3;
+	int rc = mring_open(path, MRING_PRODUCER, &c, &p);
+	if (rc == -EPERM && geteuid() != 0) {
+		tu_rm(path);
+		print_message("no right to real-time priority here\n");
+		skip();
+	}
+	assert_rc(rc, 0);
+	assert_int_equal(thread_policy(&prio), SCHED_FIFO);
+	assert_int_equal(prio, 3);
+	write_bytes(p, &head, 24 * MIB); /* three laps */
+	mring_close(p);
+
+	c.maint_priority = 0;
+	setenv("MRING_MAINT_PRIORITY", "2", 1);
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), 0);
+	unsetenv("MRING_MAINT_PRIORITY");
+	assert_int_equal(thread_policy(&prio), SCHED_FIFO);
+	assert_int_equal(prio, 2);
+	mring_close(p);
+
+	assert_rc(mring_open(path, MRING_PRODUCER, &c, &p), 0);
+	assert_int_equal(thread_policy(&prio), SCHED_OTHER);
+	mring_close(p);
+
+	/* Without the right, in a child that gives it up. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (drop_rt_rights() != 0)
+			_exit(10);
+		c.maint_priority = 1;
+		if (mring_open(path, MRING_PRODUCER, &c, &p) != -EPERM)
+			_exit(11);
+		c.maint_priority = 0;
+		if (mring_open(path, MRING_PRODUCER, &c, &p) != 0)
+			_exit(12);
+		uint64_t h = 0;
+		struct mring_stats st;
+		if (mring_stats(p, &st) != 0)
+			_exit(13);
+		h = st.head;
+		/* Appends after the first producer's three laps. */
+		if (h != 24 * MIB)
+			_exit(14);
+		mring_close(p);
+		_exit(0);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	tu_rm(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -717,6 +831,7 @@ int main(void)
 		cmocka_unit_test(test_disk_full_nothread),
 		cmocka_unit_test(test_numa),
 		cmocka_unit_test(test_thread_blocks_signals),
+		cmocka_unit_test(test_priority),
 	};
 	if (getenv("MRING_NO_PREFETCH")) {
 		/* This suite is about the thread. */

@@ -293,8 +293,18 @@ struct mring_config {
 	 * (struct mring_progress), at most every 64 MiB of work and once at
 	 * its end; NULL = silent. It must not call into this handle. */
 	void (*progress)(const struct mring_progress *p, void *arg);
-	void *progress_arg;    /* passed to progress */
-	uint32_t reserved_[4]; /* zero */
+	void *progress_arg; /* passed to progress */
+	/* Open, producer: 1..99 = run the maintenance thread SCHED_FIFO
+	 * at this priority. The writer waits for the thread when it is
+	 * behind; with more busy threads than CPUs a thread that is woken
+	 * but not yet running holds the writer back, and a real-time one
+	 * runs at once (README, "Performance"). Needs CAP_SYS_NICE or an
+	 * RLIMIT_RTPRIO of at least the priority: -EPERM otherwise, and the
+	 * ring is left as it was. 0 = MRING_MAINT_PRIORITY from the
+	 * environment if set, else the opener's scheduling. Outside 0..99,
+	 * or a malformed variable: -EINVAL. Ignored without a thread. */
+	int maint_priority;
+	uint32_t reserved_[3]; /* zero */
 };
 
 /* Fill *cfg with the defaults (behaves as an all-zero struct). */
@@ -333,7 +343,8 @@ struct mring;
  * MRING_ENOSLOT, MRING_EBADMAGIC, MRING_EVERSION, MRING_ECHECKSUM,
  * MRING_ECORRUPT, MRING_ETRUNCATED, MRING_EGEOMETRY, MRING_ESYMLINK (path
  * is a symbolic link), MRING_EOWNER (another user's file, without
- * MRING_F_ANY_OWNER), -ENOMEM. The descriptor it keeps is close-on-exec.
+ * MRING_F_ANY_OWNER), -EPERM (a maint_priority the caller may not
+ * give), -ENOMEM. The descriptor it keeps is close-on-exec.
  *
  * A producer that opens a ring whose previous producer died resumes the
  * stream after the last committed byte; if the machine rebooted since, it

@@ -666,6 +666,31 @@ static int numa_node(const struct mring_config *cfg)
 	return node;
 }
 
+/*
+ * SCHED_FIFO priority for the thread: 0 none, -EINVAL a bad one. The
+ * field wins over MRING_MAINT_PRIORITY; "0" there means none too.
+ */
+static int maint_priority(const struct mring_config *cfg)
+{
+	int max = sched_get_priority_max(SCHED_FIFO);
+
+	if (max < 1)
+		max = 99;
+	if (cfg->maint_priority)
+		return cfg->maint_priority > 0 && cfg->maint_priority <= max
+		               ? cfg->maint_priority
+		               : -EINVAL;
+	const char *v = getenv("MRING_MAINT_PRIORITY");
+	if (!v || !*v)
+		return 0;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || *end || n < 0 || n > max)
+		return -EINVAL;
+	return (int)n;
+}
+
 int mring__maint_check(const struct mring *r, const struct mring_config *cfg)
 {
 	(void)r;
@@ -674,7 +699,31 @@ int mring__maint_check(const struct mring *r, const struct mring_config *cfg)
 	if (cfg->reclaim < MRING_RECLAIM_AUTO ||
 	    cfg->reclaim > MRING_RECLAIM_PUNCH)
 		return -EINVAL;
+	if (maint_priority(cfg) < 0)
+		return -EINVAL;
 	return numa_node(cfg) == -2 ? -EINVAL : 0;
+}
+
+/*
+ * Attributes that make the thread SCHED_FIFO at `prio` from its first
+ * instruction (pthread_create fails with EPERM if that is not allowed,
+ * before the thread runs), or the creator's scheduling for 0.
+ */
+static int sched_attr(pthread_attr_t *a, int prio)
+{
+	struct sched_param sp = {.sched_priority = prio};
+	int rc = pthread_attr_init(a);
+
+	if (rc || !prio)
+		return rc;
+	rc = pthread_attr_setinheritsched(a, PTHREAD_EXPLICIT_SCHED);
+	if (!rc)
+		rc = pthread_attr_setschedpolicy(a, SCHED_FIFO);
+	if (!rc)
+		rc = pthread_attr_setschedparam(a, &sp);
+	if (rc)
+		pthread_attr_destroy(a);
+	return rc;
 }
 
 int mring__maint_create(struct mring *r, const struct mring_config *cfg)
@@ -756,10 +805,15 @@ int mring__maint_create(struct mring *r, const struct mring_config *cfg)
 	 * own threads (one that closed the ring from a handler on this one
 	 * would join itself). It inherits the mask it is created with.
 	 */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&m->thr, NULL, run, m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_t attr;
+	rc = sched_attr(&attr, maint_priority(cfg));
+	if (!rc) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&m->thr, &attr, run, m);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&attr);
+	}
 	if (rc) {
 		mring__aio_fini(&m->aio);
 		pthread_mutex_destroy(&m->mu);

@@ -76,8 +76,26 @@ int ring_err(const char *path, int err, enum ring_use use, const char *name)
 		if (use != USE_CREATE)
 			hint = "create it with 'mring create FILE --size SIZE'";
 		break;
+	case -EINVAL:
+		if (use == USE_PRODUCER && getenv("MRING_MAINT_PRIORITY"))
+			hint = "is MRING_MAINT_PRIORITY a number from 0 to 99?";
+		break;
+	case -EPERM: {
+		/* The one EPERM of a producer's open that is not about the
+		 * file: a real-time thread it may not have. */
+		const char *prio = getenv("MRING_MAINT_PRIORITY");
+		if (use == USE_PRODUCER && prio && *prio &&
+		    strcmp(prio, "0") != 0) {
+			cause = "real-time priority for the maintenance thread "
+				"not permitted";
+			hint = "MRING_MAINT_PRIORITY needs root, CAP_SYS_NICE "
+			       "or an RLIMIT_RTPRIO as high; unset it to run "
+			       "without";
+			break;
+		}
+	}
+		/* fall through */
 	case -EACCES:
-	case -EPERM:
 		hint = use == USE_INSPECT || use == USE_CREATE
 		               ? "check the permissions of the file and its "
 		                 "directory"

@@ -11,7 +11,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mringtest import (mring, tmp, contains, expect, test, main,  # noqa
-                       create, sh, matches, RATE, wait_for, MRING)
+                       create, sh, matches, RATE, wait_for, MRING, Skip)
 
 # 1 GiB by default, as the feature asks; MRING_TOOL_TEST_BYTES shrinks it.
 BIG = int(os.environ.get("MRING_TOOL_TEST_BYTES", 1 << 30))
@@ -49,6 +49,41 @@ def big_round_trip_two_consumers():
     expect(i["head"] == BIG and i["eof"], i)
     for c in i["consumers"]:
         expect(c["position"] == BIG and c["lag"] == 0, c)
+
+
+
+@test
+def maint_priority_from_environment():
+    # MRING_MAINT_PRIORITY makes the producer's maintenance thread
+    # real-time. Without the right to that (no CAP_SYS_NICE: root loses
+    # it at exec when the bounding set lacks it; no RLIMIT_RTPRIO),
+    # `write` fails, the message names the variable, and the ring keeps
+    # what it had.
+    if os.geteuid() != 0:
+        raise Skip("needs root to give and take away CAP_SYS_NICE")
+    path = create("prio.r", "--size", "8M")
+    data = os.urandom(3 << 20)
+    env = dict(os.environ, MRING_MAINT_PRIORITY="1")
+    mring("write", path, input=data, env=env)
+    expect(info(path)["head"] == len(data), info(path))
+    p = subprocess.run(["prlimit", "--rtprio=0:0", "setpriv",
+                        "--bounding-set", "-sys_nice", MRING, "write",
+                        path], input=data, capture_output=True, env=env,
+                       timeout=120)
+    expect(p.returncode != 0, p)
+    contains(p.stderr.decode(), "MRING_MAINT_PRIORITY")
+    expect(info(path)["head"] == len(data), info(path))
+    env["MRING_MAINT_PRIORITY"] = "high"
+    p = mring("write", path, input=data, env=env, rc=None)
+    expect(p.returncode != 0, p)
+    contains(p.stderr.decode(), "MRING_MAINT_PRIORITY")
+    expect(info(path)["head"] == len(data), info(path))
+    # Unset, the same restricted process writes.
+    env.pop("MRING_MAINT_PRIORITY")
+    subprocess.run(["prlimit", "--rtprio=0:0", "setpriv",
+                    "--bounding-set", "-sys_nice", MRING, "write", path],
+                   input=data, check=True, env=env, timeout=120)
+    expect(info(path)["head"] == 2 * len(data), info(path))
 
 
 @test
