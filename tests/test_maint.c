@@ -813,13 +813,11 @@ static void test_priority(void **state)
 		c.maint_priority = 0;
 		if (mring_open(path, MRING_PRODUCER, &c, &p) != 0)
 			_exit(12);
-		uint64_t h = 0;
 		struct mring_stats st;
 		if (mring_stats(p, &st) != 0)
 			_exit(13);
-		h = st.head;
 		/* Appends after the first producer's three laps. */
-		if (h != 24 * MIB)
+		if (st.head != 24 * MIB)
 			_exit(14);
 		mring_close(p);
 		_exit(0);

@@ -302,11 +302,11 @@ struct mring_config {
 	 * lap, maxima near pwrite's and a higher rate; on the first lap,
 	 * where the thread's work is mostly CPU, 8 such threads stalled a
 	 * writer for ~1 s in 2 of 6 runs (README, "Performance"). Needs
-	 * CAP_SYS_NICE or an
-	 * RLIMIT_RTPRIO of at least the priority: -EPERM otherwise, and the
-	 * ring is left as it was. 0 = MRING_MAINT_PRIORITY from the
-	 * environment if set, else the opener's scheduling. Outside 0..99,
-	 * or a malformed variable: -EINVAL. Ignored without a thread. */
+	 * CAP_SYS_NICE or an RLIMIT_RTPRIO of at least the priority: -EPERM
+	 * otherwise, and the ring is left as it was. 0 = MRING_MAINT_PRIORITY
+	 * from the environment if set, else the opener's scheduling.
+	 * Outside 0..99, or a malformed variable: -EINVAL (checked even
+	 * without a thread, which it otherwise does not affect). */
 	int maint_priority;
 	uint32_t reserved_[3]; /* zero */
 };
