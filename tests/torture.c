@@ -378,8 +378,16 @@ static int resume_check(struct life *L, struct reader *rd)
 		rd->exp = n.seq0;
 	else if (rd->pos == n.pos1)
 		rd->exp = n.seq1;
-	else if (is_overwrite(L->rig) && rd->pos > n.pos1)
-		rd->exp = UINT64_MAX; /* lapped; reported to the dead life */
+	else if (is_overwrite(L->rig) && rd->pos > n.pos0 &&
+	         (!is_records(L->rig) || rd->pos > n.pos1))
+		/*
+		 * Lapped, and reported to the dead life: the library moved
+		 * the position to the tail, and the kill came before the
+		 * note did. A byte ring's tail can be anywhere, inside the
+		 * span the release was about to pass too; a record ring's
+		 * tail is at a record boundary, so at or past pos1.
+		 */
+		rd->exp = UINT64_MAX;
 	else
 		return wfail(L,
 		             "durable consumer resumed at %llu; its last "
