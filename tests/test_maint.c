@@ -620,16 +620,37 @@ static pid_t find_thread(const char *name)
  * NUMA: the thread prefers the producer's node for memory, and the pages
  * it pre-faulted live there (on a one-node machine: node 0).
  */
+/* The signals a thread of `name` blocks (SigBlk in /proc). */
+static unsigned long long blocked_signals(const char *name)
+{
+	char status[64], line[256];
+	unsigned long long blk = 0;
+	pid_t tid = find_thread(name);
+
+	if (tid <= 0)
+		fail_msg("no thread named %s", name);
+	snprintf(status, sizeof status, "/proc/self/task/%d/status", (int)tid);
+	FILE *f = fopen(status, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+			break;
+	fclose(f);
+	return blk;
+}
+
 /*
- * The thread takes no signal: an application's handler never runs on it
- * (one that closed the ring there would join the thread from itself).
+ * The threads take no signal: an application's handler never runs on
+ * them (one that closed the ring there would join the thread from
+ * itself). A ring larger than its page-cache budget has both the
+ * maintenance thread and the write-back thread.
  */
 static void test_thread_blocks_signals(void **state)
 {
 	TU_PATH(path, "signals");
 	struct mring *p;
-	char status[64], line[256];
-	unsigned long long blk = 0;
+	const char *names[] = {"mring-maint", "mring-wb"};
+	unsigned long long blk[2];
 
 	(void)state;
 	if (tu_madvise_ignored()) {
@@ -642,26 +663,63 @@ static void test_thread_blocks_signals(void **state)
 		skip();
 	}
 	tu_create(path, 8 * MIB, 0, 0);
-	p = open_producer(path, MRING_RECLAIM_AUTO, 0);
-	pid_t tid = find_thread("mring-maint");
-	assert_true(tid > 0);
-	snprintf(status, sizeof status, "/proc/self/task/%d/status", (int)tid);
-	FILE *f = fopen(status, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "SigBlk: %llx", &blk) == 1)
-			break;
-	fclose(f);
+	p = open_producer(path, MRING_RECLAIM_ZERO, 1 * MIB);
+	for (int t = 0; t < 2; t++)
+		blk[t] = blocked_signals(names[t]);
 	mring_close(p);
+	/* Both are gone once the handle is closed. */
+	assert_int_equal(find_thread("mring-maint"), -1);
+	assert_int_equal(find_thread("mring-wb"), -1);
 	tu_rm(path);
 	/* Bit n-1 is signal n. (SIGKILL and SIGSTOP cannot be blocked.) */
 	int sigs[] = {SIGINT,  SIGTERM, SIGHUP,  SIGUSR1, SIGUSR2,
 	              SIGALRM, SIGCHLD, SIGPIPE, SIGRTMIN};
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		if (!(blk & (1ull << (sigs[i] - 1))))
-			fail_msg("signal %d is not blocked on the thread "
-			         "(SigBlk %llx)",
-			         sigs[i], blk);
+	for (int t = 0; t < 2; t++)
+		for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+			if (!(blk[t] & (1ull << (sigs[i] - 1))))
+				fail_msg("signal %d is not blocked on %s "
+				         "(SigBlk %llx)",
+				         sigs[i], names[t], blk[t]);
+}
+
+/*
+ * The maintenance thread prepares at most a few chunks beyond where the
+ * write-back thread has reached (12 MiB here: 4 MiB chunks); a
+ * reservation longer than that must still be prepared, or the writer
+ * would wait for the thread forever. Three laps of 16 MiB reservations.
+ */
+static void test_record_longer_than_lag(void **state)
+{
+	TU_PATH(path, "lag");
+	struct mring_config c = {.capacity = 64 * MIB,
+	                         .window = 32 * MIB,
+	                         .max_record = 20 * MIB};
+	struct mring_stats st;
+	struct mring *p;
+	uint64_t head = 0;
+
+	(void)state;
+	tu_rm(path);
+	assert_rc(mring_create(path, &c), 0);
+	p = open_producer(path, MRING_RECLAIM_ZERO, 16 * MIB);
+	while (head < 3 * c.capacity) {
+		size_t len = 16 * MIB + 4096;
+		void *w;
+		/* Not a speed limit: a deadlock shows as -ETIMEDOUT here
+		 * rather than as the test's timeout much later. */
+		int rc = mring_reserve(p, len, &w, 120000);
+		if (rc < 0)
+			fail_msg("reserve of %zu bytes at %llu: %s", len,
+			         (unsigned long long)head, mring_strerror(rc));
+		tu_fill(w, head, len);
+		assert_rc(mring_commit(p, len), 0);
+		head += len;
+	}
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.position, head);
+	assert_true(st.reclaim_ops > 0);
+	mring_close(p);
+	tu_rm(path);
 }
 
 static void test_numa(void **state)
@@ -844,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_disk_full_nothread),
 		cmocka_unit_test(test_numa),
 		cmocka_unit_test(test_thread_blocks_signals),
+		cmocka_unit_test(test_record_longer_than_lag),
 		cmocka_unit_test(test_priority),
 	};
 	if (getenv("MRING_NO_PREFETCH")) {
