@@ -666,15 +666,19 @@ static void *run(void *arg)
 		 * pages faster than write-back starts fill their memory
 		 * cgroup with dirty pages nobody can drop, and then wait in
 		 * reclaim (no bound: 2-5x pwrite's worst chunk latency in
-		 * the eight-writer benchmark). The writer's own need always
-		 * passes: a record may be longer than the bound.
+		 * the eight-writer benchmark). A writer's need that the
+		 * bound could never admit passes: a record may be longer.
 		 */
 		if (m->wb) {
+			uint64_t c = m->chunk;
 			uint64_t lim =
 				(mring__load_acquire(&m->wb_done) + m->wb_lag) &
-				~(m->chunk - 1);
-			if (lim < want)
-				lim = (want + m->chunk - 1) & ~(m->chunk - 1);
+				~(c - 1);
+			uint64_t need = (want + c - 1) & ~(c - 1);
+			/* W goes up to the head's chunk at most: a need
+			 * beyond that plus the bound would never pass. */
+			if (need > (head & ~(c - 1)) + m->wb_lag)
+				lim = need;
 			if (target > lim)
 				target = lim;
 		}
