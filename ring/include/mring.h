@@ -376,10 +376,11 @@ MRING_API int mring_open(const char *path, int role,
  * It does not sync: what was committed (and a durable consumer's
  * position) survives a crash of the process, but a power cut only keeps
  * what mring_sync() made durable; call it before closing. How long it may
- * block: a producer's close waits for its maintenance thread to finish
- * the operation in flight (an madvise, fallocate or write-back of at most
- * a window); an observer's takes the registry lock (see mring_open). It
- * never waits for a peer.
+ * block: a producer's close waits for its maintenance thread and its
+ * write-back thread to finish the operation in flight (an madvise or
+ * fallocate of at most a window, a start of write-back of one chunk of at
+ * most 4 MiB, which the block layer may throttle); an observer's takes
+ * the registry lock (see mring_open). It never waits for a peer.
  */
 MRING_API void mring_close(struct mring *r);
 
