@@ -919,9 +919,10 @@ int mring__maint_create(struct mring *r, const struct mring_config *cfg)
 	/* Tools (top -H, /proc/PID/task) show what it is. */
 	pthread_setname_np(m->thr, "mring-maint");
 	/*
-	 * Room for M's full distance ahead of a head inside a chunk (the
-	 * eight-writer benchmark's tails: this 12 MiB at most 1.10x
-	 * pwrite's per lap, 24 MiB 1.64x, 64 MiB 3.4x).
+	 * Room for M's full distance ahead of a head inside a chunk. The
+	 * eight-writer benchmark's worst lap maximum against pwrite's, by
+	 * bound: this one (12 MiB) 1.10-1.33x, 24 MiB 1.19-1.64x, 64 MiB
+	 * 3.4x, none 4.8-5.4x (bench/results/issue12/writeback-thread).
 	 */
 	m->wb_lag = max_dist(m) + m->chunk;
 	/* A resident ring is never written back early. Without W, M starts
