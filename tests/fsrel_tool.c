@@ -543,12 +543,19 @@ static int cmd_fill(const char *path, struct mode m, int reclaim, bool thread,
 			break;
 		tu_sleep_ms(10);
 	}
-	if (rc == 0)
+	const char *step = "producing";
+	if (rc == 0) {
+		step = "syncing";
 		rc = mring_sync(f.p);
-	if (rc == 0 && follow(&f) < 0)
+	}
+	if (rc == 0 && follow(&f) < 0) {
+		step = "reading";
 		rc = -1000000;
+	}
 	if (rc < 0 || f.rpos != f.pos) {
-		printf("\nFAIL: after freeing space: %s\n", mring_strerror(rc));
+		printf("\nFAIL: after freeing space, %s at %" PRIu64
+		       " (from %" PRIu64 "): %s\n",
+		       step, f.pos, from, mring_strerror(rc));
 		return 1;
 	}
 	printf(", resumed %" PRIu64 " MiB (%.1f s)\n", (f.pos - from) >> 20,

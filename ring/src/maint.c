@@ -541,8 +541,16 @@ static void *wb_run(void *arg)
 		for (; done + c <= want; done += c) {
 			if (mring__load_relaxed(&m->wb_stop))
 				return NULL;
-			(void)sync_file_range(r->fd, (off_t)file_off(r, done),
-			                      (off_t)c, SYNC_FILE_RANGE_WRITE);
+			/*
+			 * Not while a pre-fault failed (a full disk): as when
+			 * M started write-back itself, nothing is written
+			 * back early then; fdatasync and the flusher write
+			 * those pages once there is space again.
+			 */
+			if (!mring__load_relaxed(&m->err))
+				(void)sync_file_range(
+					r->fd, (off_t)file_off(r, done),
+					(off_t)c, SYNC_FILE_RANGE_WRITE);
 			/* Pairs with M's acquire loads (queue_behind, run). */
 			mring__store_release(&m->wb_done, done + c);
 			atomic_fetch_add(&m->writeback_ops, 1);
