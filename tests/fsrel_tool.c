@@ -548,14 +548,16 @@ static int cmd_fill(const char *path, struct mode m, int reclaim, bool thread,
 		step = "syncing";
 		rc = mring_sync(f.p);
 	}
-	if (rc == 0 && follow(&f) < 0) {
+	if (rc == 0) {
 		step = "reading";
-		rc = -1000000;
+		if (follow(&f) < 0)
+			rc = -1000000;
 	}
 	if (rc < 0 || f.rpos != f.pos) {
 		printf("\nFAIL: after freeing space, %s at %" PRIu64
-		       " (from %" PRIu64 "): %s\n",
-		       step, f.pos, from, mring_strerror(rc));
+		       " (from %" PRIu64 ", read back %" PRIu64 "): %s\n",
+		       step, f.pos, from, f.rpos,
+		       rc < 0 ? mring_strerror(rc) : "not all read back");
 		return 1;
 	}
 	printf(", resumed %" PRIu64 " MiB (%.1f s)\n", (f.pos - from) >> 20,
