@@ -516,6 +516,201 @@ static void test_budget_drops_mapped(void **state)
 }
 
 /*
+ * Read the ring from its oldest byte up to `to`, the head, checking every
+ * byte; returns how many there were (the thread may have discarded the
+ * oldest chunks ahead of a writer that stopped at a lap's end).
+ */
+static uint64_t check_oldest(const char *path, uint64_t to)
+{
+	struct mring_config cc = {.start = MRING_START_OLDEST};
+	struct mring_stats st;
+	struct mring *c;
+	uint64_t from, pos;
+	const void *q;
+	ssize_t got;
+
+	assert_rc(mring_open(path, MRING_CONSUMER, &cc, &c), 0);
+	assert_rc(mring_stats(c, &st), 0);
+	from = pos = st.position;
+	while ((got = mring_peek(c, &q, 0)) > 0) {
+		assert_true((uint64_t)got <= to - pos);
+		assert_int_equal(tu_check(q, pos, (size_t)got), -1);
+		assert_rc(mring_release(c, (size_t)got), 0);
+		pos += (uint64_t)got;
+	}
+	assert_rc(got, 0);
+	assert_int_equal(pos, to);
+	mring_close(c);
+	return to - from;
+}
+
+/*
+ * mring_prefault on a ring within its page-cache budget prepares all of
+ * it: the file's pages are in memory before a byte is written, and the
+ * first lap then never waits for the thread. Asking for more is cut to
+ * the ring; a timeout of 0 does not wait, and calling again waits for
+ * the rest.
+ */
+static void test_prefault_resident(void **state)
+{
+	TU_PATH(path, "prefault");
+	struct mring_stats st;
+	struct mring *p;
+	struct stat sb;
+	uint64_t head = 0, cap = 32 * MIB;
+	ssize_t n;
+	int fd;
+
+	(void)state;
+	need_madvise("pre-faulting (MADV_POPULATE_WRITE)");
+	tu_create(path, cap, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_AUTO, 64 * MIB);
+	n = mring_prefault(p, 0, -1);
+	assert_true(n >= 0 && (uint64_t)n <= cap);
+	n = mring_prefault(p, (size_t)cap, 0);
+	assert_true(n == -EAGAIN || n == (ssize_t)cap);
+	while ((n = mring_prefault(p, SIZE_MAX, 100)) == -ETIMEDOUT)
+		;
+	assert_int_equal(n, cap);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.prefault_ahead, cap);
+	/* Every page of the data region is in the page cache now. */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_true(resident(fd, 0, (uint64_t)sb.st_size) >= cap);
+	close(fd);
+	/* A lap and more without waiting for the thread. */
+	write_bytes(p, &head, cap + cap / 2);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.maint_wait_ns, 0);
+	mring_close(p);
+	assert_int_equal(check_oldest(path, head), cap);
+	tu_rm(path);
+}
+
+/*
+ * A ring larger than its budget is prepared as far as the thread goes
+ * ahead of the writer, not further (its pages would push out the ones
+ * being written back); what is written over the prepared part is intact.
+ */
+static void test_prefault_larger_than_budget(void **state)
+{
+	TU_PATH(path, "prefault-large");
+	struct mring_stats st;
+	struct mring *p;
+	uint64_t head = 0, cap = 32 * MIB;
+	ssize_t n;
+
+	(void)state;
+	need_madvise("pre-faulting (MADV_POPULATE_WRITE)");
+	tu_create(path, cap, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_ZERO, 4 * MIB);
+	n = mring_prefault(p, (size_t)cap, -1);
+	/* The thread's distance ahead: at most a quarter of the ring. */
+	assert_true(n > 0 && (uint64_t)n <= cap / 4);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_true(st.prefault_ahead >= (uint64_t)n);
+	/* Asking again, after writing, is answered from the new head. */
+	write_bytes(p, &head, MIB / 2);
+	assert_true(mring_prefault(p, (size_t)cap, -1) > 0);
+	write_bytes(p, &head, cap - head);
+	mring_close(p);
+	assert_true(check_oldest(path, cap) >= cap / 2);
+	tu_rm(path);
+}
+
+/*
+ * Never over unread data: with a durable consumer that has read nothing
+ * and the ring all but full, the call prepares the free space only and
+ * returns at once instead of waiting for the consumer.
+ */
+static void test_prefault_stops_at_consumer(void **state)
+{
+	TU_PATH(path, "prefault-cons");
+	struct mring *p, *c;
+	uint64_t head = 0, cap = 32 * MIB;
+
+	(void)state;
+	need_madvise("pre-faulting (MADV_POPULATE_WRITE)");
+	tu_create(path, cap, 0, 0);
+	c = tu_consumer(path, "c");
+	p = open_producer(path, MRING_RECLAIM_AUTO, 64 * MIB);
+	write_bytes(p, &head, cap - 3 * MIB);
+	assert_int_equal(mring_prefault(p, (size_t)cap, -1), 3 * MIB);
+	write_bytes(p, &head, 3 * MIB);
+	assert_int_equal(mring_prefault(p, (size_t)cap, -1), 0);
+	mring_close(p);
+	mring_close(c);
+	assert_int_equal(check_oldest(path, cap), cap);
+	tu_rm(path);
+}
+
+/* The other roles get MRING_EROLE; without a thread the call pre-faults
+ * the rest of the current window itself. */
+static void test_prefault_roles_nothread(void **state)
+{
+	TU_PATH(path, "prefault-roles");
+	struct mring_config cfg = {.flags = MRING_F_NO_PREFETCH};
+	struct mring *p, *c;
+	uint64_t head = 0, cap = 32 * MIB;
+	ssize_t n;
+
+	(void)state;
+	tu_create(path, cap, 0, 0);
+	c = tu_consumer(path, "c");
+	assert_rc(mring_prefault(c, MIB, -1), MRING_EROLE);
+	assert_rc(mring_open(path, MRING_PRODUCER, &cfg, &p), 0);
+	n = mring_prefault(p, (size_t)cap, -1);
+	assert_true(n > 0 && (uint64_t)n <= cap);
+	assert_int_equal(mring_prefault(p, 4096, -1), 4096);
+	write_bytes(p, &head, cap / 2);
+	mring_close(p);
+	mring_close(c);
+	assert_int_equal(check_oldest(path, cap / 2), cap / 2);
+	tu_rm(path);
+}
+
+/*
+ * A full file system stops the thread: the call says -ENOSPC instead of
+ * waiting for ever, what it prepared before can be written, and nothing
+ * committed is lost.
+ */
+static void test_prefault_disk_full(void **state)
+{
+	TU_PATH(mnt, "prefault-small");
+	char path[600];
+	struct mring_stats st;
+	struct mring *p;
+	uint64_t head = 0;
+
+	(void)state;
+	need_madvise("disk full");
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	if (mount("tmpfs", mnt, "tmpfs", 0, "size=8m") != 0) {
+		print_message("cannot mount a small tmpfs (%s)\n",
+		              strerror(errno));
+		rmdir(mnt);
+		skip();
+	}
+	snprintf(path, sizeof path, "%s/r", mnt);
+	tu_create(path, 16 * MIB, 0, 0);
+	p = open_producer(path, MRING_RECLAIM_AUTO, 64 * MIB);
+	assert_rc(mring_prefault(p, 16 * MIB, -1), -ENOSPC);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_true(st.prefault_ahead > MIB && st.prefault_ahead < 8 * MIB);
+	write_bytes(p, &head, st.prefault_ahead);
+	mring_close(p);
+	assert_int_equal(check_oldest(path, head), head);
+	unlink(path);
+	int urc, tries = 0;
+	while ((urc = umount(mnt)) != 0 && errno == EBUSY && tries++ < 200)
+		tu_sleep_ms(10);
+	assert_int_equal(urc, 0);
+	rmdir(mnt);
+}
+
+/*
  * Disk full: a sparse ring larger than the file system. mring_reserve
  * fails with -ENOSPC instead of the writer dying of SIGBUS, and every
  * committed byte stays readable. `flags` of the producer: with the thread
@@ -904,6 +1099,11 @@ int main(void)
 		cmocka_unit_test(test_thread_blocks_signals),
 		cmocka_unit_test(test_record_longer_than_lag),
 		cmocka_unit_test(test_priority),
+		cmocka_unit_test(test_prefault_resident),
+		cmocka_unit_test(test_prefault_larger_than_budget),
+		cmocka_unit_test(test_prefault_stops_at_consumer),
+		cmocka_unit_test(test_prefault_roles_nothread),
+		cmocka_unit_test(test_prefault_disk_full),
 	};
 	if (getenv("MRING_NO_PREFETCH")) {
 		/* This suite is about the thread. */

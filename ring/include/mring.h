@@ -425,6 +425,37 @@ MRING_API ssize_t mring_write(struct mring *r, const void *buf, size_t len,
                               int timeout_ms);
 
 /*
+ * Make the next `len` bytes after the head ready for writing before they
+ * are written: file blocks reserved, page-cache pages created and mapped.
+ * Writing into a ring's pages for the first time costs the kernel a page
+ * allocation, zeroing and the file system's block reservation per page;
+ * the maintenance thread does it ahead of the writer, but a producer that
+ * keeps the CPUs busy still pays it on the first lap (the loop demo's
+ * first lap ran at 0.55-0.72x its second). A capture that must run at
+ * full rate from its first packet calls this before it starts: the same
+ * work, done before the stream instead of during it.
+ *
+ * `len` is cut to what the ring keeps ready: all of it when the ring fits
+ * in its page-cache budget (its pages then stay; see mring_config), else
+ * the thread's distance ahead of the writer (at most a window; later
+ * pages are created as the writer goes, as on every lap). Without a
+ * maintenance thread (MRING_F_NO_PREFETCH) the rest of the current
+ * window is pre-faulted by this call. Never over data a consumer has not
+ * released: that would be waiting for the consumer.
+ *
+ * timeout_ms: -1 waits until the bytes are ready, > 0 at most that long,
+ * 0 does not wait. Returns the bytes now ready ahead of the head (`len`
+ * as cut above), -ETIMEDOUT or -EAGAIN (timeout 0) when not all are ready
+ * yet: the thread goes on, mring_stats' prefault_ahead says how far it
+ * got, and calling again waits for the rest (a loop of calls with a
+ * timeout can show progress). Also MRING_EROLE, -EINTR
+ * (mring_interrupt), or the error that stopped the thread (-ENOSPC: the
+ * file system is full, -ENOMEM...). The wait is not counted in
+ * maint_wait_ns.
+ */
+MRING_API ssize_t mring_prefault(struct mring *r, size_t len, int timeout_ms);
+
+/*
  * Make everything committed so far durable: data first, then the control
  * block, which holds the consumers' positions (a consumer calls it to make
  * its position durable). Any role may call it. Blocks for the write-back

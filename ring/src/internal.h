@@ -264,6 +264,8 @@ uint64_t mring__maint_ready(struct mring *r);
 void mring__maint_kick(struct mring *r, uint64_t end);
 /* Error that keeps the thread from preparing more (e.g. -ENOSPC), or 0. */
 int mring__maint_error(struct mring *r);
+/* Bytes ahead of the head the thread keeps ready at most. */
+uint64_t mring__maint_reach(struct mring *r);
 void mring__maint_stats(struct mring *r, struct mring_stats *st);
 /* In a forked child: free the copy of the thread's state, touch nothing. */
 void mring__maint_forget(struct mring *r);

@@ -635,6 +635,17 @@ static uint64_t max_dist(const struct mring__maint *m)
 	return d < m->chunk ? m->chunk : d;
 }
 
+/*
+ * How far ahead of the head the thread keeps pages ready: a resident ring
+ * all of it (its pages stay), otherwise its largest distance ahead.
+ */
+uint64_t mring__maint_reach(struct mring *r)
+{
+	struct mring__maint *m = r->maint;
+
+	return m->resident ? r->cap : max_dist(m);
+}
+
 static void *run(void *arg)
 {
 	struct mring__maint *m = arg;

@@ -260,6 +260,49 @@ int mring_reserve(struct mring *r, size_t len, void **ptr, int timeout_ms)
 	               timeout_ms == 0);
 }
 
+ssize_t mring_prefault(struct mring *r, size_t len, int timeout_ms)
+{
+	if (r->role != MRING_PRODUCER)
+		return mring__role_error(r);
+
+	int rc = mring__window(r, r->head);
+	if (rc < 0)
+		return rc;
+	/* Without a thread, pages are pre-faulted inline, window by window. */
+	uint64_t reach = r->inline_pf
+	                         ? r->wstart + r->win + r->overlap - r->head
+	                         : mring__maint_reach(r);
+	if (len > reach)
+		len = (size_t)reach;
+	mring__rescan(r);
+	uint64_t end = r->head + len;
+	/* Data a consumer still needs is not prepared over: that would be
+	 * waiting for the consumer. */
+	if (end > r->bp_limit)
+		end = r->bp_limit;
+	if (end > r->limit) {
+		/* A wait asked for is not a stall: maint_wait_ns counts
+		 * only what writing waited. */
+		uint64_t waited = r->st.maint_wait_ns;
+		if (timeout_ms == 0 && !r->inline_pf) {
+			mring__maint_kick(r, end);
+			rc = -EAGAIN;
+		} else {
+			rc = wait_room(r, end, mring__deadline(timeout_ms),
+			               false);
+		}
+		r->st.maint_wait_ns = waited;
+		mring__rescan(r);
+		/* The thread stopped short (disk full...): say why. */
+		if (r->limit < end && mring__maint_error(r) < 0)
+			return mring__maint_error(r);
+		if (rc < 0 && r->limit < end)
+			return rc;
+	}
+	uint64_t ready = r->limit < end ? r->limit : end;
+	return ready > r->head ? (ssize_t)(ready - r->head) : 0;
+}
+
 /*
  * The record [s, e) crosses chunk boundaries: the next record, at e, is
  * the first to start in each chunk it entered. The maintenance thread
