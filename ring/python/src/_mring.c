@@ -1056,6 +1056,57 @@ static PyObject *ring_sync(RingObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+static PyObject *ring_prefault(RingObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"size", "timeout", NULL};
+	PyObject *sz = Py_None, *t = Py_None;
+	size_t size;
+	ssize_t rc;
+	int ms;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO", kwlist, &sz, &t) ||
+	    timeout_ms(t, &ms) < 0)
+		return NULL;
+	if (sz == Py_None) {
+		size = (size_t)self->capacity;
+	} else {
+		size = PyLong_AsSize_t(sz);
+		if (size == (size_t)-1 && PyErr_Occurred()) {
+			PyErr_Clear();
+			PyErr_SetString(PyExc_ValueError,
+			                "prefault: size must be a byte count "
+			                ">= 0, or None for the whole ring");
+			return NULL;
+		}
+	}
+	if (usable(self) < 0)
+		return NULL;
+	/* In slices, with signal checks in between, as wait_op. */
+	int64_t deadline = ms < 0 ? 0 : now_ms() + ms;
+	for (;;) {
+		int slice = SLICE_MS;
+		if (ms >= 0) {
+			int64_t left = deadline - now_ms();
+			if (left < slice)
+				slice = left > 0 ? (int)left : 0;
+		}
+		self->busy = 1;
+		Py_BEGIN_ALLOW_THREADS rc = mring_prefault(self->r, size, slice);
+		Py_END_ALLOW_THREADS self->busy = 0;
+		if (rc != -ETIMEDOUT && rc != -EAGAIN)
+			break;
+		if (ms >= 0 && deadline - now_ms() <= 0) {
+			rc = ms == 0 ? -EAGAIN : -ETIMEDOUT;
+			break;
+		}
+		if (PyErr_CheckSignals() < 0)
+			return NULL;
+	}
+	if (rc < 0)
+		return fail_rc(self, rc);
+	return PyLong_FromSsize_t(rc);
+}
+
 static int put_u64(PyObject *d, const char *k, uint64_t v)
 {
 	PyObject *o = PyLong_FromUnsignedLongLong(v);
@@ -1220,6 +1271,11 @@ static PyMethodDef ring_methods[] = {
          METH_VARARGS | METH_KEYWORDS,
          "write(data, timeout=None, ts=None)\n--\n\nCopy data in as one record "
          "(records) or as bytes; returns len(data)."},
+	{"prefault", (PyCFunction)(void (*)(void))ring_prefault,
+         METH_VARARGS | METH_KEYWORDS,
+         "prefault(size=None, timeout=None)\n--\n\nCreate the pages of the "
+         "next size bytes (None: the whole ring, as far as it is kept "
+         "ready) before writing them; returns the bytes ready (producer)."},
 	{"sync", (PyCFunction)ring_sync, METH_NOARGS,
          "sync()\n--\n\nMake everything committed (and consumer positions) "
          "durable."},

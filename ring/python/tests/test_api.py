@@ -431,3 +431,28 @@ def test_seek_time_datetime(path):
         assert r.seek(time=base + dt.timedelta(seconds=3, milliseconds=500))
         r.peek()
         assert r.seq == 4 and r.ts == ns + 4 * 10**9
+
+
+def test_prefault_prepares_the_ring(path):
+    # A ring within its page-cache budget is prepared whole before it is
+    # written: the stats count all of it ready, and what is written over
+    # the prepared pages reads back.
+    cap = 4 << 20
+    mring.create(path, capacity=cap, records=False)
+    with mring.open(path, "producer") as w:
+        assert w.prefault(0) == 0
+        assert w.prefault() == cap
+        assert w.prefault(1 << 40, timeout=5) == cap  # cut to the ring
+        assert w.stats()["prefault_ahead"] == cap
+        data = bytes(range(256)) * 4096
+        assert w.write(data) == len(data)
+        with pytest.raises(ValueError):
+            w.prefault(-1)
+    with mring.open(path, "consumer") as r:
+        with pytest.raises(mring.RoleError):
+            r.prefault()
+        r.seek("oldest")
+        got = b""
+        while len(got) < len(data):
+            got += r.read(len(data) - len(got), timeout=0)
+        assert got == data
