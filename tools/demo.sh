@@ -26,13 +26,14 @@ fi
 
 ./build/examples/loop_demo "$@"
 
-# A VM that hands freed memory back to its host makes lap 1, where the
-# ring's pages are first touched, pay for getting that memory back.
+# A VM that hands freed memory back to its host makes the preparation,
+# where the ring's pages are first touched (lap 1 with --no-prefault), pay
+# for getting that memory back.
 pr=/sys/module/page_reporting/parameters/page_reporting_order
 if [ -r "$pr" ] && [ "$(cat "$pr")" -le 10 ] 2>/dev/null; then
 	echo "demo.sh: note: this machine hands freed memory back to its host (free page" \
-		"reporting, $pr = $(cat "$pr")); lap 1, where the ring's pages are first touched," \
-		"pays a host fault per page. README, \"Performance\", has figures with it held."
+		"reporting, $pr = $(cat "$pr")); preparing the ring, where its pages are first" \
+		"touched, pays a host fault per page. README, \"Performance\", has figures with it held."
 fi
 
 if [ "${MRING_DEMO_COMPARE:-1}" = 0 ] || [ $# -gt 0 ]; then
