@@ -419,13 +419,13 @@ static int64_t now_ms(void)
 
 /* What to wait for. */
 struct op {
-	int kind; /* OP_PEEK, OP_MANY, OP_RESERVE */
+	int kind; /* OP_PEEK, OP_MANY, OP_RESERVE, OP_PREFAULT */
 	const void *ptr;
 	void *wptr;
 	struct mring_msg *msgs;
 	size_t n;
 };
-enum { OP_PEEK, OP_MANY, OP_RESERVE };
+enum { OP_PEEK, OP_MANY, OP_RESERVE, OP_PREFAULT };
 
 static ssize_t op_call(RingObject *self, struct op *op, int ms)
 {
@@ -434,6 +434,8 @@ static ssize_t op_call(RingObject *self, struct op *op, int ms)
 		return mring_peek(self->r, &op->ptr, ms);
 	case OP_MANY:
 		return mring_peek_many(self->r, op->msgs, op->n, ms);
+	case OP_PREFAULT:
+		return mring_prefault(self->r, op->n, ms);
 	default:
 		return mring_reserve(self->r, op->n, &op->wptr, ms);
 	}
@@ -1060,6 +1062,7 @@ static PyObject *ring_prefault(RingObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = {"size", "timeout", NULL};
 	PyObject *sz = Py_None, *t = Py_None;
+	struct op op = {.kind = OP_PREFAULT};
 	size_t size;
 	ssize_t rc;
 	int ms;
@@ -1081,27 +1084,10 @@ static PyObject *ring_prefault(RingObject *self, PyObject *args, PyObject *kw)
 	}
 	if (usable(self) < 0)
 		return NULL;
-	/* In slices, with signal checks in between, as wait_op. */
-	int64_t deadline = ms < 0 ? 0 : now_ms() + ms;
-	for (;;) {
-		int slice = SLICE_MS;
-		if (ms >= 0) {
-			int64_t left = deadline - now_ms();
-			if (left < slice)
-				slice = left > 0 ? (int)left : 0;
-		}
-		self->busy = 1;
-		Py_BEGIN_ALLOW_THREADS rc = mring_prefault(self->r, size, slice);
-		Py_END_ALLOW_THREADS self->busy = 0;
-		if (rc != -ETIMEDOUT && rc != -EAGAIN)
-			break;
-		if (ms >= 0 && deadline - now_ms() <= 0) {
-			rc = ms == 0 ? -EAGAIN : -ETIMEDOUT;
-			break;
-		}
-		if (PyErr_CheckSignals() < 0)
-			return NULL;
-	}
+	op.n = size;
+	rc = wait_op(self, &op, ms);
+	if (rc == RC_PYERR)
+		return NULL;
 	if (rc < 0)
 		return fail_rc(self, rc);
 	return PyLong_FromSsize_t(rc);
