@@ -268,10 +268,8 @@ ssize_t mring_prefault(struct mring *r, size_t len, int timeout_ms)
 	int rc = mring__window(r, r->head);
 	if (rc < 0)
 		return rc;
-	/* Without a thread, pages are pre-faulted inline, window by window. */
-	uint64_t reach = r->inline_pf
-	                         ? r->wstart + r->win + r->overlap - r->head
-	                         : mring__maint_reach(r);
+	/* Without a thread, prefault_inline stops at the window's end. */
+	uint64_t reach = r->inline_pf ? r->cap : mring__maint_reach(r);
 	if (len > reach)
 		len = (size_t)reach;
 	mring__rescan(r);
