@@ -636,9 +636,11 @@ static void test_seek_overwrite_race(void **state)
 				}
 			}
 		}
+		/* No bound on rounds: how many fit in the producer's run
+		 * depends on the machine (a chaos build beside another test
+		 * ran past 10 million). The producer's alarm ends a hang. */
 		if (done)
 			break;
-		assert_true(rounds < 10000000);
 	}
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* After the producer: a still ring, every answer exact. */
