@@ -4,7 +4,9 @@ import errno
 import os
 import json
 import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -431,6 +433,45 @@ def test_seek_time_datetime(path):
         assert r.seek(time=base + dt.timedelta(seconds=3, milliseconds=500))
         r.peek()
         assert r.seq == 4 and r.ts == ns + 4 * 10**9
+
+
+def test_prefault_lets_other_threads_run(path):
+    # Without a maintenance thread prefault() pre-faults the window itself:
+    # other Python threads run meanwhile. With the GIL held through the
+    # call, the counter could not move between the two reads below (the
+    # switch interval is far longer than the test); released, the other
+    # thread, woken from its short sleeps, counts during the call.
+    box = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            box[0] += 1
+            time.sleep(0.0001)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    t = threading.Thread(target=count)
+    moved = False
+    try:
+        t.start()
+        while box[0] == 0:
+            time.sleep(0.001)
+        for i in range(20):
+            p = "%s.%d" % (path, i)  # new pages to create each time
+            mring.create(p, capacity=64 << 20, records=False)
+            with mring.open(p, "producer", prefetch=False) as w:
+                before = box[0]
+                assert w.prefault(timeout=0) == 64 << 20
+                moved = box[0] != before
+            os.unlink(p)
+            if moved:
+                break
+    finally:
+        stop.set()
+        sys.setswitchinterval(old)
+        t.join()
+    assert moved
 
 
 def test_prefault_prepares_the_ring(path):
