@@ -443,6 +443,18 @@ static ssize_t op_call(RingObject *self, struct op *op, int ms)
 
 #define RC_PYERR (-100000) /* a Python exception is set */
 
+/* op_call with the GIL released; `busy` keeps other threads off the
+ * handle meanwhile. */
+static ssize_t op_call_released(RingObject *self, struct op *op, int ms)
+{
+	ssize_t rc;
+
+	self->busy = 1;
+	Py_BEGIN_ALLOW_THREADS rc = op_call(self, op, ms);
+	Py_END_ALLOW_THREADS self->busy = 0;
+	return rc;
+}
+
 /*
  * Run op with a timeout (-1: forever), GIL released, in slices of
  * SLICE_MS with signal checks in between. The consumer's first try is
@@ -460,10 +472,7 @@ static ssize_t wait_op(RingObject *self, struct op *op, int ms)
 		if (rc != -EAGAIN || ms == 0)
 			return rc;
 	} else if (ms == 0) {
-		self->busy = 1;
-		Py_BEGIN_ALLOW_THREADS rc = op_call(self, op, 0);
-		Py_END_ALLOW_THREADS self->busy = 0;
-		return rc;
+		return op_call_released(self, op, 0);
 	}
 	int64_t deadline = ms < 0 ? 0 : now_ms() + ms;
 	for (;;) {
@@ -475,9 +484,7 @@ static ssize_t wait_op(RingObject *self, struct op *op, int ms)
 			if (left < slice)
 				slice = (int)left;
 		}
-		self->busy = 1;
-		Py_BEGIN_ALLOW_THREADS rc = op_call(self, op, slice);
-		Py_END_ALLOW_THREADS self->busy = 0;
+		rc = op_call_released(self, op, slice);
 		if (rc != -ETIMEDOUT)
 			return rc;
 		if (PyErr_CheckSignals() < 0)

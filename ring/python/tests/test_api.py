@@ -457,14 +457,18 @@ def test_prefault_lets_other_threads_run(path):
         t.start()
         while box[0] == 0:
             time.sleep(0.001)
-        for i in range(20):
+        # A bound on tries, not on time: a loaded machine only needs
+        # more of them (each ~20 ms); the GIL held fails every one.
+        for i in range(200):
             p = "%s.%d" % (path, i)  # new pages to create each time
             mring.create(p, capacity=64 << 20, records=False)
-            with mring.open(p, "producer", prefetch=False) as w:
-                before = box[0]
-                assert w.prefault(timeout=0) == 64 << 20
-                moved = box[0] != before
-            os.unlink(p)
+            try:
+                with mring.open(p, "producer", prefetch=False) as w:
+                    before = box[0]
+                    assert w.prefault(timeout=0) == 64 << 20
+                    moved = box[0] != before
+            finally:
+                os.unlink(p)
             if moved:
                 break
     finally:
