@@ -345,6 +345,16 @@ def ring_records(ring):
     return json.loads(p.stdout)
 
 
+def wait_consumer_open(ring, name, timeout=60):
+    """Wait until a live process has the ring's consumer `name` open
+    (what a second opener is refused for), however slow its start."""
+    def held():
+        info = json.loads(mring("info", ring, "--json").stdout)
+        return any(c["name"] == name and c["alive"]
+                   for c in info["consumers"])
+    wait_for(held, "consumer '%s' of %s open" % (name, ring), timeout)
+
+
 def test(f):
     _TESTS.append(f)
     return f

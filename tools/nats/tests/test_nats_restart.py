@@ -10,7 +10,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from natsrig import (Cluster, bridge, check_ring, main, mring,  # noqa
-                     spawn, spawn_writer, test, tmp, write_records)
+                     spawn, spawn_writer, test, tmp, wait_consumer_open,
+                     write_records)
 
 BRIDGE = sys.argv[1]
 SRV = None
@@ -95,7 +96,7 @@ def two_bridges_on_one_ring():
     args = [BRIDGE, "publish", src, "-s", server().urls, "--stream", "TWO",
             "--subject", "two.rec", "--idle-exit", "2"]
     a = spawn(args + ["--create-stream"], log=tmp("two-a.log"))
-    time.sleep(1)
+    wait_consumer_open(src, "nats")
     # Same consumer name: refused at once.
     p = bridge(*args[1:], rc=1)
     assert b"in use" in p.stderr, p.stderr
