@@ -16,6 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/run-common.sh"
 cmdline="$0 $*"
 tool=""
+tool_b=""
 dir=${TMPDIR:-/tmp}
 bytes=2000000000
 ring_size=4G
@@ -30,6 +31,9 @@ usage() {
 	cat <<EOF
 usage: $0 [options]
   --tool PATH        the mring tool (default: a built one)
+  --tool-b PATH      another build of it (the code before a change): adds
+                     variants b and b-nosync, run like mring and
+                     mring-nosync, so before and after share one run
   --dir DIR          where the files go ($dir)
   --bytes N          stream length ($bytes)
   --ring-size SIZE   ring capacity ($ring_size)
@@ -52,6 +56,7 @@ EOF
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--tool) tool=$2; shift ;;
+	--tool-b) tool_b=$2; shift ;;
 	--dir) dir=$2; shift ;;
 	--bytes) bytes=$2; shift ;;
 	--ring-size) ring_size=$2; ring_given=1; shift ;;
@@ -72,6 +77,10 @@ if [ -z "$tool" ]; then
 	done
 fi
 [ -x "$tool" ] || { echo "no mring tool; build it and pass --tool" >&2; exit 2; }
+if [ -n "$tool_b" ]; then
+	[ -x "$tool_b" ] || { echo "--tool-b $tool_b: not an executable" >&2; exit 2; }
+	variants="$variants,b,b-nosync"
+fi
 if [ $smoke = 1 ]; then
 	# A --ring-size given on the command line stays.
 	bytes=8000000 reps=1 reporting=keep
@@ -110,13 +119,17 @@ drop() {
 # (with the tool's message on stderr) when any step failed: a failed run
 # must not show up as a very fast one.
 run_one() {
-	local v=$1 f="$work/f" ok=1
+	local v=$1 f="$work/f" ok=1 t=$tool
+	case $v in
+	b) v=mring t=$tool_b ;;
+	b-nosync) v=mring-nosync t=$tool_b ;;
+	esac
 	rm -f "$f"
 	case $v in
 	mring | mring-nosync)
-		"$tool" create "$f" --size "$ring_size" >/dev/null || return 1 ;;
+		"$t" create "$f" --size "$ring_size" >/dev/null || return 1 ;;
 	mring-prealloc)
-		"$tool" create "$f" --size "$ring_size" --prealloc >/dev/null || return 1 ;;
+		"$t" create "$f" --size "$ring_size" --prealloc >/dev/null || return 1 ;;
 	esac
 	drop
 	local t0 t1
@@ -124,14 +137,14 @@ run_one() {
 	case $v in
 	cat) head -c "$bytes" /dev/zero | cat >"$f" || ok=0 ;;
 	cat-sync) { head -c "$bytes" /dev/zero | cat >"$f" && sync "$f"; } || ok=0 ;;
-	mring | mring-prealloc) head -c "$bytes" /dev/zero | "$tool" write "$f" || ok=0 ;;
-	mring-nosync) head -c "$bytes" /dev/zero | "$tool" write $sync_opt "$f" || ok=0 ;;
+	mring | mring-prealloc) head -c "$bytes" /dev/zero | "$t" write "$f" || ok=0 ;;
+	mring-nosync) head -c "$bytes" /dev/zero | "$t" write $sync_opt "$f" || ok=0 ;;
 	*) echo "unknown variant $v" >&2; exit 2 ;;
 	esac
 	t1=$(date +%s.%N)
 	rm -f "$f"
 	[ $ok = 1 ] || return 1
-	awk -v v="$v" -v r="$2" -v b="$bytes" -v a="$t0" -v z="$t1" \
+	awk -v v="$1" -v r="$2" -v b="$bytes" -v a="$t0" -v z="$t1" \
 		'BEGIN { s = z - a; printf "%s,%d,%d,%.3f,%.3f\n", v, r, b, s, b / s / 1e9 }'
 }
 
