@@ -5,9 +5,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -19,7 +22,8 @@ static const char usage[] =
 	"it durable (mring_sync), then close the stream (readers see the end\n"
 	"once they caught up). Waits for space while a durable consumer is a\n"
 	"whole ring behind, unless the ring is in overwrite mode. Running it\n"
-	"again appends.\n"
+	"again appends. A pipe on stdin is read in batches: after a short\n"
+	"read, write waits 0.1 ms for more (see mring(1)).\n"
 	"\n"
 	"Options:\n"
 	"  -r, --records          split stdin into records (the ring must be "
@@ -55,11 +59,53 @@ struct wopts {
 	uint64_t fixed; /* --size, 0 = split on delim */
 };
 
+/*
+ * Reading a pipe as fast as it fills costs a wake-up per write of the
+ * other side. `head -c` writes 8 KiB at a time; a reader that drains the
+ * pipe at once goes to sleep after each read and is woken by the next
+ * write: 246,000 context switches for 2 GB, each waking a CPU that had
+ * gone idle (in a VM, a halted vCPU the host has to wake), and `head |
+ * mring write` ran at 0.59x `head | cat` (cat, slower per byte, finds
+ * several writes waiting). So stdin, when it is a pipe or a socket, is
+ * read in batches: the pipe grows to PACE_PIPE (never shrinks), and after
+ * a read shorter than PACE_SHORT the writer gets PACE_NS to fill it before
+ * the next read. 10,500 context switches instead; a record that arrives
+ * alone waits at most PACE_NS longer. Measured: README, "Performance".
+ */
+#define PACE_PIPE (1 << 20)
+#define PACE_SHORT (64 * 1024)
+#define PACE_NS 100000L
+
+static int stdin_pace_init(void)
+{
+	struct stat st;
+
+	if (fstat(STDIN_FILENO, &st) < 0)
+		return 0;
+	if (S_ISFIFO(st.st_mode)) {
+		int cur = fcntl(STDIN_FILENO, F_GETPIPE_SZ);
+		/* Best effort: a user over the pipe quota keeps its size. */
+		if (cur > 0 && cur < PACE_PIPE)
+			(void)fcntl(STDIN_FILENO, F_SETPIPE_SZ, PACE_PIPE);
+		return 1;
+	}
+	return S_ISSOCK(st.st_mode);
+}
+
+static void stdin_pace(int on, size_t got)
+{
+	if (on && got > 0 && got < PACE_SHORT) {
+		struct timespec ts = {0, PACE_NS};
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
 /* Byte mode: read(2) into the reservation, commit what came. */
 static int write_bytes(const char *path, struct mring *r, uint64_t max_record,
                        struct progress *pr, struct durable *dur)
 {
 	size_t chunk = max_record < (1u << 20) ? max_record : (1u << 20);
+	int pace = stdin_pace_init();
 
 	for (;;) {
 		void *p;
@@ -94,6 +140,7 @@ static int write_bytes(const char *path, struct mring *r, uint64_t max_record,
 			return ring_err(path, rc, USE_PRODUCER, NULL);
 		progress_add(pr, (uint64_t)n, 0);
 		durable_add(dur, (uint64_t)n);
+		stdin_pace(pace, (size_t)n);
 	}
 }
 
@@ -126,7 +173,7 @@ static int write_records(const char *path, struct mring *r, uint64_t max_record,
                          struct wopts *o, struct progress *pr)
 {
 	size_t cap = 2 * (max_record + 1), len = 0, scan = 0;
-	int eof = 0, rc = EXIT_OK;
+	int eof = 0, rc = EXIT_OK, pace = stdin_pace_init();
 
 	if (cap < (1u << 20))
 		cap = 1u << 20;
@@ -185,6 +232,7 @@ static int write_records(const char *path, struct mring *r, uint64_t max_record,
 			                &o->dur);
 			len = scan = 0;
 		}
+		stdin_pace(pace, (size_t)n);
 	}
 	free(buf);
 	if (rc == EXIT_OK && stop_signal)
