@@ -121,6 +121,12 @@ static int write_bytes(const char *path, struct mring *r, uint64_t max_record,
 		}
 		if (rc < 0)
 			return ring_err(path, rc, USE_PRODUCER, NULL);
+		/* A signal in the pause (stdin_pace) would not stop a read
+		 * that waits for input that may never come. */
+		if (stop_signal) {
+			mring_commit(r, 0);
+			return 128 + stop_signal;
+		}
 		ssize_t n = read(STDIN_FILENO, p, chunk);
 		if (n < 0 && errno == EINTR && !stop_signal)
 			continue;
@@ -184,7 +190,7 @@ static int write_records(const char *path, struct mring *r, uint64_t max_record,
 	}
 	while (rc == EXIT_OK && !eof) {
 		rc = durable_tick(&o->dur);
-		if (rc)
+		if (rc || stop_signal)
 			break;
 		ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
 		if (n < 0 && errno == EINTR && !stop_signal)
