@@ -326,6 +326,38 @@ static int stream_last(struct pub *p, uint64_t *seq, uint64_t *rec)
  * flight, read the stream's last message, release what it holds and move
  * the observer after it.
  */
+/*
+ * mring_seek of a consumer the writer is not held back by (the observer;
+ * the durable consumer before its record number is known) returns -EAGAIN
+ * when the writer overwrote the records under the search 64 times in a
+ * row. After a restart that happens until the writer, lapping a small ring
+ * as it catches up, reaches the durable consumer and waits (back-pressure):
+ * seen in a test under ASan, whose search is slow, and the bridge exited.
+ * So it tries again until the seek lands or the bridge is stopped.
+ */
+static int seek_retry(struct pub *p, struct mring *r, int whence,
+                      uint64_t value)
+{
+	double since = now_s(), said = since;
+
+	for (;;) {
+		int rc = mring_seek(r, whence, value);
+		if (rc != -EAGAIN)
+			return rc;
+		if (bridge_stop)
+			return RC_STOPPED;
+		double t = now_s();
+		if (t - said >= 5) {
+			msg("%s: the ring's writer overwrites records faster "
+			    "than the bridge can find its place (%.0f s so "
+			    "far); still trying",
+			    p->o.ring, t - since);
+			said = t;
+		}
+		nap_ms(10);
+	}
+}
+
 static int fence(struct pub *p)
 {
 	double until = now_s() + p->o.ack_wait + 1;
@@ -373,7 +405,9 @@ static int fence(struct pub *p)
 		 * consumer stands (its number may not be known before its
 		 * first peek; the byte position always is). */
 		mring_tell(p->dur, &w);
-		rc = mring_seek(p->obs, MRING_SEEK_POS, w.pos);
+		rc = seek_retry(p, p->obs, MRING_SEEK_POS, w.pos);
+		if (rc == RC_STOPPED)
+			return rc;
 		if (rc < 0)
 			return ring_err(p->o.ring, rc, USE_CONSUMER, NULL);
 		p->next_rec = w.seq;
@@ -382,7 +416,9 @@ static int fence(struct pub *p)
 	}
 	uint64_t from = last + 1;
 	/* Records up to `last` are in the stream: release them. */
-	rc = mring_seek(p->dur, MRING_SEEK_SEQ, from);
+	rc = seek_retry(p, p->dur, MRING_SEEK_SEQ, from);
+	if (rc == RC_STOPPED)
+		return rc;
 	if (rc == -ERANGE) {
 		msg("stream '%s' holds record %" PRIu64 " of this ring, "
 		    "which the ring has not written yet: was the ring "
@@ -406,7 +442,9 @@ static int fence(struct pub *p)
 	if (p->released != MRING_SEQ_NONE && from > p->released)
 		counters[C_SKIPPED].v += from - p->released;
 	p->released = from;
-	rc = mring_seek(p->obs, MRING_SEEK_SEQ, from);
+	rc = seek_retry(p, p->obs, MRING_SEEK_SEQ, from);
+	if (rc == RC_STOPPED)
+		return rc;
 	if (rc < 0)
 		return ring_err(p->o.ring, rc, USE_CONSUMER, NULL);
 	p->next_rec = from;
