@@ -224,7 +224,7 @@ static void test_batch_damage(void **state)
 	c = tu_consumer(path, "d");
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce(p, 0, 10);
-	assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
 	uint64_t at = 0;
 	for (uint64_t s = 0; s < 4; s++)
 		at += tu_rec_size(rec_len(s));
@@ -258,7 +258,7 @@ static uint8_t *data_of(const char *path, uint64_t *len)
 {
 	struct mring_info in;
 
-	assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
 	uint8_t *d = malloc(in.capacity);
 	assert_rc(tu_pread(path, in.data_offset, d, in.capacity), 0);
 	*len = in.capacity;

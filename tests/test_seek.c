@@ -105,7 +105,7 @@ static void test_tell(void **state)
 	assert_rc(mring_tell(c, NULL), -EINVAL);
 	/* Payload and limits are the caller's: the stamp is not. */
 	struct mring_info in;
-	assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
 	assert_int_equal(in.max_record, 1000);
 	assert_int_equal(in.format_version, 2);
 	assert_true(in.flags & MRING_F_TIMESTAMPS);
@@ -413,7 +413,7 @@ static void test_versions(void **state)
 	assert_rc(mring_seek(c, MRING_SEEK_TIME, 0), -EINVAL);
 	mring_close(c);
 	mring_close(p);
-	assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
 	assert_int_equal(in.format_version, 1);
 
 	tu_create(path, 64 * 4096, 500,
@@ -451,7 +451,7 @@ static void test_stamp_checked(void **state)
 	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
 	produce(p, 0, 3, 100, true);
 	c = tu_consumer(path, NULL);
-	assert_true(mring_inspect(path, &in, NULL, 0) >= 0);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
 	uint64_t at = in.data_offset + tu_rec_size(rec_len(0, 100) + 8);
 	/* Record 1's stamp, one bit. */
 	tu_set_u64(path, at + TU_REC_HDR, TS(1) ^ 1);

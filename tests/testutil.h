@@ -72,6 +72,15 @@ const char *tu_rcstr(long long rc);
 		}                                                             \
 	} while (0)
 
+/* assert that an mring call succeeded (>= 0; a code is printed). */
+#define assert_ok(got)                                          \
+	do {                                                    \
+		long long tu_g_ = (long long)(got);             \
+		if (tu_g_ < 0)                                  \
+			fail_msg("%s = %lld (%s)", #got, tu_g_, \
+			         tu_rcstr(tu_g_));              \
+	} while (0)
+
 /* assert that `got` is one of the n codes in `set`. */
 void tu_assert_rc_in(long long got, const int *set, int n, const char *expr,
                      const char *file, int line);

@@ -627,7 +627,10 @@ struct mring_info {
  * ncons is 0). Returns the number of consumer slots in use (which may be
  * more than ncons), or an error as mring_open. Works on any owner's file
  * (no MRING_EOWNER): it reads a private copy of the control block, writes
- * nothing and touches no mapping of the file.
+ * nothing and touches no mapping of the file. On a live ring the copy is
+ * no snapshot: positions are read a moment apart (each shown at or below
+ * head), and a copy that reads inconsistent is read again before the call
+ * gives MRING_ECORRUPT (CONCURRENCY.md, rule 6).
  */
 MRING_API int mring_inspect(const char *path, struct mring_info *info,
                             struct mring_consumer_info *cons, unsigned ncons);

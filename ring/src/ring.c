@@ -196,19 +196,48 @@ fail:
 }
 
 /*
+ * How many times the moving part is read before a failed check counts as
+ * damage. read() promises nothing about a word that changes while it is
+ * copied: the kernel's copy can stop inside it (an interrupt, a fault on
+ * the destination page) and copy the rest later, so a copy of a live ring
+ * can hold a position that never was, its low bytes older than its high
+ * ones (seen: a head above the head copied after it, the ring wider than
+ * its capacity). Such a tear needs the copy to stop inside the very word
+ * that is being written, and a second tear in a row is as unlikely again;
+ * damage in the file fails every time.
+ */
+#define CTL_READS 4
+
+/*
  * Check the moving part of the control block copied in `c`: against a
  * second copy of the fixed part, read now (see mring__ctl_check_dynamic).
+ * A copy that fails is read again (CTL_READS), its fixed part unchanged.
  * *head: head from that second copy, at or above every position in `c`.
  */
-static int check_dynamic(int fd, const struct mring__ctl *c, uint64_t *head)
+static int check_dynamic(int fd, struct mring__ctl *c, uint64_t *head)
 {
+	unsigned char fixed[offsetof(struct mring__ctl, head)];
+	const uint32_t size = c->ctl_size;
 	struct mring__ctl later;
-	ssize_t n = pread(fd, &later, sizeof(later), 0);
+	int rc = MRING_ECORRUPT;
+	ssize_t n;
 
-	if (n != (ssize_t)sizeof(later))
-		return n < 0 ? -errno : MRING_ETRUNCATED;
-	*head = mring__load_relaxed(&later.head);
-	return mring__ctl_check_dynamic(c, &later);
+	memcpy(fixed, c, sizeof(fixed));
+	for (int i = 0; i < CTL_READS && rc == MRING_ECORRUPT; i++) {
+		if (i > 0) {
+			n = pread(fd, c, size, 0);
+			if (n != (ssize_t)size)
+				return n < 0 ? -errno : MRING_ETRUNCATED;
+			if (memcmp(c, fixed, sizeof(fixed)) != 0)
+				return MRING_ECORRUPT;
+		}
+		n = pread(fd, &later, sizeof(later), 0);
+		if (n != (ssize_t)sizeof(later))
+			return n < 0 ? -errno : MRING_ETRUNCATED;
+		*head = mring__load_relaxed(&later.head);
+		rc = mring__ctl_check_dynamic(c, &later);
+	}
+	return rc;
 }
 
 /* Window stride for a handle: asked for, or the file's, clamped. */
