@@ -23,7 +23,9 @@ static const char usage[] =
 	"once they caught up). Waits for space while a durable consumer is a\n"
 	"whole ring behind, unless the ring is in overwrite mode. Running it\n"
 	"again appends. A pipe on stdin is read in batches: after a short\n"
-	"read, write waits 0.1 ms for more (see mring(1)).\n"
+	"read, write waits 0.1 ms for more (see mring(1)). SIGINT or SIGTERM\n"
+	"ends the input early: what was read is written (an unfinished last\n"
+	"record too), unless the ring is full.\n"
 	"\n"
 	"Options:\n"
 	"  -r, --records          split stdin into records (the ring must be "
@@ -178,7 +180,7 @@ static int put_record(const char *path, struct mring *r, const char *p,
 static int write_records(const char *path, struct mring *r, uint64_t max_record,
                          struct wopts *o, struct progress *pr)
 {
-	size_t cap = 2 * (max_record + 1), len = 0, scan = 0;
+	size_t cap = 2 * (max_record + 1), len = 0, scan = 0, lost = 0;
 	int eof = 0, rc = EXIT_OK, pace = stdin_pace_init();
 
 	if (cap < (1u << 20))
@@ -227,8 +229,11 @@ static int write_records(const char *path, struct mring *r, uint64_t max_record,
 				break;
 			start = scan = next;
 		}
-		if (rc)
+		if (rc) {
+			if (stop_signal && rc == 128 + stop_signal)
+				lost = len - start;
 			break;
+		}
 		/* What is left is the start of the next record. */
 		memmove(buf, buf + start, len - start);
 		len -= start;
@@ -240,6 +245,20 @@ static int write_records(const char *path, struct mring *r, uint64_t max_record,
 		}
 		stdin_pace(pace, (size_t)n);
 	}
+	/*
+	 * Stopped by a signal: what was read is written like the end of
+	 * input, the unfinished last record as it is. If the ring has no room
+	 * for it (a durable consumer a whole ring behind), say what is lost.
+	 */
+	if (rc == EXIT_OK && stop_signal && len > 0) {
+		rc = put_record(path, r, buf, len, max_record, pr, &o->dur);
+		if (rc == 128 + stop_signal)
+			lost = len;
+	}
+	if (lost)
+		msg("%s: stopped by a signal while the ring was full: the "
+		    "last %zu bytes read from stdin are not in it",
+		    path, lost);
 	free(buf);
 	if (rc == EXIT_OK && stop_signal)
 		rc = 128 + stop_signal;

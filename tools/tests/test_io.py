@@ -328,6 +328,50 @@ def sigterm_closes_cleanly():
 
 
 @test
+def signal_writes_what_was_read():
+    # A signal ends the input: the records read so far are written, the
+    # unfinished last one as at the end of input.
+    path = create("sigrec.r", "--size", "1M", "--records")
+    w = subprocess.Popen([MRING, "write", path, "--records"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        w.stdin.write(b"one\ntwo\nthr")
+        w.stdin.flush()
+        # One pipe write, read at once: two records (24 bytes each) in
+        # the ring means "thr" is in the tool's buffer.
+        wait_for(lambda: info(path)["head"] == 48, "two records written")
+        w.send_signal(signal.SIGTERM)
+        expect(w.wait(30) == 128 + signal.SIGTERM, w.returncode)
+    finally:
+        w.stdin.close()
+        w.kill()
+        w.wait(30)
+    expect(w.stderr.read() == b"", "no message")
+    p = mring("read", path)
+    expect(p.stdout == "one\ntwo\nthr\n", p.stdout)
+
+    # No room for it (a durable consumer a whole ring behind): said.
+    path = create("sigfull.r", "--size", "64K", "--records",
+                  "--max-record", "4K")
+    mring("consumer", "add", path, "d")
+    w = subprocess.Popen([MRING, "write", path, "--records"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        w.stdin.write((b"y" * 1000 + b"\n") * 100)
+        w.stdin.flush()
+        wait_for(lambda: info(path)["producer"]["blocked_by"] == ["d"],
+                 "the writer waits for d")
+        w.send_signal(signal.SIGTERM)
+        expect(w.wait(30) == 128 + signal.SIGTERM, w.returncode)
+    finally:
+        w.stdin.close()
+        w.kill()
+        w.wait(30)
+    contains(w.stderr.read().decode(), "stopped by a signal while the ring "
+             "was full", "bytes read from stdin are not in it")
+
+
+@test
 def file_errors():
     p = mring("read", tmp("none.r"), rc=2)
     contains(p.stderr, "none.r: no such file")
