@@ -489,6 +489,65 @@ static void test_seek_durable(void **state)
 	mring_close(p);
 }
 
+/*
+ * A durable consumer that does not know the number of the record it stands
+ * at (open could not read it: damaged) is pinned like any other during a
+ * seek (the search reads above the oldest record, which it then holds); a
+ * seek that fails puts it back where it stood, still unnumbered, and one
+ * that succeeds numbers it, in its slot too.
+ */
+static void test_seek_durable_unnumbered(void **state)
+{
+	TU_PATH(path, "unnumbered");
+	const uint64_t slot = TU_OFF_SLOTS; /* "d" has slot 0 */
+	struct mring_where w, w40;
+	struct mring_info in;
+	struct mring *p, *c;
+
+	(void)state;
+	tu_create(path, 64 * 4096, 100, MRING_F_RECORDS);
+	c = tu_consumer(path, "d");
+	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
+	produce(p, 0, 100, 100, false);
+	for (uint64_t k = 0; k < 40; k++) {
+		assert_next(c, k, 100, false);
+		assert_rc(mring_release(c, 0), 0);
+	}
+	assert_rc(mring_tell(c, &w40), 0);
+	mring_close(c);
+	/* The slot without a number, and record 40 numbered otherwise (its
+	 * check word no longer fits): open cannot learn it. */
+	assert_int_equal(tu_get_u64(path, slot + TU_SLOT_SEQ), 40);
+	tu_set_u64(path, slot + TU_SLOT_SEQ, MRING__SEQ_UNKNOWN);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
+	tu_set_u64(path, in.data_offset + w40.pos + 8, 12345);
+
+	c = tu_consumer(path, "d");
+	assert_rc(mring_tell(c, &w), 0);
+	assert_int_equal(w.pos, w40.pos);
+	assert_int_equal(w.seq, MRING_SEQ_NONE);
+	/* Beyond head: refused, and back where it stood, unnumbered. */
+	assert_rc(mring_seek(c, MRING_SEEK_SEQ, 1000), -ERANGE);
+	assert_rc(mring_tell(c, &w), 0);
+	assert_int_equal(w.pos, w40.pos);
+	assert_int_equal(w.seq, MRING_SEQ_NONE);
+	assert_int_equal(tu_get_u64(path, slot + TU_SLOT_POS), w40.pos);
+	assert_int_equal(tu_get_u64(path, slot + TU_SLOT_SEQ),
+	                 MRING__SEQ_UNKNOWN);
+	const void *ptr;
+	assert_rc(mring_peek(c, &ptr, 0), MRING_ECORRUPT);
+
+	/* Below the damage: found, numbered from then on. */
+	assert_rc(mring_seek(c, MRING_SEEK_SEQ, 17), 0);
+	assert_rc(mring_tell(c, &w), 0);
+	assert_int_equal(w.seq, 17);
+	assert_int_equal(tu_get_u64(path, slot + TU_SLOT_SEQ), 17);
+	assert_next(c, 17, 100, false);
+	mring_close(c);
+	mring_close(p);
+	tu_rm(path);
+}
+
 /* Byte mode: positions only. */
 static void test_seek_bytes(void **state)
 {
@@ -731,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_seek_durable),
 		cmocka_unit_test(test_seek_bytes),
 		cmocka_unit_test(test_seek_overwrite_race),
+		cmocka_unit_test(test_seek_durable_unnumbered),
 		cmocka_unit_test(test_seek_backpressure_procs),
 	};
 	tu_dir();

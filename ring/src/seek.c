@@ -314,18 +314,19 @@ static void oldest(struct mring *r, uint64_t *p, uint64_t *s, bool *known)
 }
 
 /*
- * Stand at (p, s). A durable consumer in back-pressure mode publishes the
- * new position and then checks tail, the store-buffer handshake H4 that a
- * joining consumer makes (claim() in consumer.c) against the producer's
- * advance_tail() and the thread's discard_ahead() ("raise tail; full
- * fence; load cons_gen"): either they see the new position before they
- * destroy data below it, or it sees their tail here and moves up to it.
+ * Stand at (p, s), s the number of the record there if `known`. A durable
+ * consumer in back-pressure mode publishes the new position and then
+ * checks tail, the store-buffer handshake H4 that a joining consumer makes
+ * (claim() in consumer.c) against the producer's advance_tail() and the
+ * thread's discard_ahead() ("raise tail; full fence; load cons_gen"):
+ * either they see the new position before they destroy data below it, or
+ * it sees their tail here and moves up to it.
  */
-static void settle(struct mring *r, uint64_t p, uint64_t s, bool *gone)
+static void settle(struct mring *r, uint64_t p, uint64_t s, bool known,
+                   bool *gone)
 {
 	struct mring__ctl *c = r->ctl;
 	struct mring__slot *sl = &c->slots[r->slot];
-	bool known = r->records;
 
 	r->peeked = 0;
 	r->batch_n = 0;
@@ -405,15 +406,18 @@ int mring_seek(struct mring *r, int whence, uint64_t value)
 		 * destroyed the records under the search faster than it could
 		 * read them (-EAGAIN after 64 tries, test_seek's back-pressure
 		 * test once in 30 runs); the record sought is now found, or
-		 * known to be gone.
+		 * known to be gone. Also when the consumer does not know the
+		 * number of the record it stands at (a slot stored without
+		 * one): it goes back there as it was, unnumbered.
 		 */
 		uint64_t floor = 0, was = r->pos, was_seq = r->rseq;
-		bool pin = r->durable && !r->overwrite && r->rseq_known;
+		bool was_known = r->rseq_known;
+		bool pin = r->durable && !r->overwrite;
 		if (pin) {
-			uint64_t p, s;
+			uint64_t p, s = 0;
 			bool known, pinned = false;
 			oldest(r, &p, &s, &known);
-			settle(r, p, s, &pinned);
+			settle(r, p, s, known, &pinned);
 			floor = r->pos;
 		}
 		if (whence == MRING_SEEK_OLDEST) {
@@ -425,12 +429,12 @@ int mring_seek(struct mring *r, int whence, uint64_t value)
 			/* Back where it stood, as documented (forward from
 			 * the pin: safe). */
 			bool ignored = false;
-			settle(r, was, was_seq, &ignored);
+			settle(r, was, was_seq, was_known, &ignored);
 		}
 	}
 	if (rc < 0)
 		return rc;
-	settle(r, f.pos, f.seq, &gone);
+	settle(r, f.pos, f.seq, r->records, &gone);
 	r->st.seeks++;
 	return gone ? 1 : 0;
 }
