@@ -327,26 +327,35 @@ def sigterm_closes_cleanly():
     expect(c["name"] == "z" and not c["alive"], c)
 
 
-@test
-def signal_writes_what_was_read():
-    # A signal ends the input: the records read so far are written, the
-    # unfinished last one as at the end of input.
-    path = create("sigrec.r", "--size", "1M", "--records")
+def write_then_stop(path, data, ready, what):
+    """mring write --records of `data`, SIGTERM once ready() holds; the
+    tool's standard error."""
     w = subprocess.Popen([MRING, "write", path, "--records"],
                          stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        w.stdin.write(b"one\ntwo\nthr")
+        w.stdin.write(data)
         w.stdin.flush()
-        # One pipe write, read at once: two records (24 bytes each) in
-        # the ring means "thr" is in the tool's buffer.
-        wait_for(lambda: info(path)["head"] == 48, "two records written")
+        wait_for(ready, what)
         w.send_signal(signal.SIGTERM)
         expect(w.wait(30) == 128 + signal.SIGTERM, w.returncode)
     finally:
         w.stdin.close()
         w.kill()
         w.wait(30)
-    expect(w.stderr.read() == b"", "no message")
+    return w.stderr.read().decode()
+
+
+@test
+def signal_writes_what_was_read():
+    # A signal ends the input: the records read so far are written, the
+    # unfinished last one as at the end of input. One pipe write, read at
+    # once: two records (24 bytes each) in the ring means "thr" is in the
+    # tool's buffer.
+    path = create("sigrec.r", "--size", "1M", "--records")
+    err = write_then_stop(path, b"one\ntwo\nthr",
+                          lambda: info(path)["head"] == 48,
+                          "two records written")
+    expect(err == "", err)
     p = mring("read", path)
     expect(p.stdout == "one\ntwo\nthr\n", p.stdout)
 
@@ -354,21 +363,12 @@ def signal_writes_what_was_read():
     path = create("sigfull.r", "--size", "64K", "--records",
                   "--max-record", "4K")
     mring("consumer", "add", path, "d")
-    w = subprocess.Popen([MRING, "write", path, "--records"],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        w.stdin.write((b"y" * 1000 + b"\n") * 100)
-        w.stdin.flush()
-        wait_for(lambda: info(path)["producer"]["blocked_by"] == ["d"],
-                 "the writer waits for d")
-        w.send_signal(signal.SIGTERM)
-        expect(w.wait(30) == 128 + signal.SIGTERM, w.returncode)
-    finally:
-        w.stdin.close()
-        w.kill()
-        w.wait(30)
-    contains(w.stderr.read().decode(), "stopped by a signal while the ring "
-             "was full", "bytes read from stdin are not in it")
+    err = write_then_stop(
+        path, (b"y" * 1000 + b"\n") * 100,
+        lambda: info(path)["producer"]["blocked_by"] == ["d"],
+        "the writer waits for d")
+    contains(err, "stopped by a signal while the ring was full",
+             "bytes read from stdin are not in it")
 
 
 @test
