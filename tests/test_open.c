@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -507,6 +508,59 @@ static void test_small_ring_one_window(void **state)
 	assert_true((uint64_t)grew * 1024 < 2 * cap);
 }
 
+/*
+ * A consumer whose data is not cached reads ahead of itself, but only what
+ * was written: opening a new ring reads nothing (it read 32 MiB of holes
+ * into the page cache), and opening one whose 1 MiB of data was evicted
+ * reads at most that. (On tmpfs nothing is read or evicted: both hold.)
+ */
+static void test_read_ahead_stops_at_head(void **state)
+{
+	TU_PATH(path, "readahead");
+	const uint64_t cap = 64ull << 20, data = 1ull << 20;
+	const struct mring_config quiet = {
+		.flags = MRING_F_NO_PREFETCH | MRING_F_NO_URING,
+	};
+	struct mring_info in;
+	struct mring *c, *p;
+	void *w;
+
+	(void)state;
+	tu_create(path, cap, 0, 0);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
+	if (in.cache_bytes == UINT64_MAX) {
+		tu_rm(path);
+		skip(); /* the kernel cannot say what is cached */
+	}
+	assert_int_equal(in.cache_bytes, 0);
+	assert_rc(mring_open(path, MRING_CONSUMER, &quiet, &c), 0);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
+	assert_int_equal(in.cache_bytes, 0);
+	mring_close(c);
+
+	assert_rc(mring_open(path, MRING_PRODUCER, &quiet, &p), 0);
+	assert_rc(mring_reserve(p, data, &w, 0), 0);
+	memset(w, 7, data);
+	assert_rc(mring_commit(p, data), 0);
+	assert_rc(mring_sync(p), 0);
+	mring_close(p);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+	assert_rc(mring_open(path, MRING_CONSUMER, &quiet, &c), 0);
+	assert_ok(mring_inspect(path, &in, NULL, 0));
+	if (in.cache_bytes > data)
+		fail_msg("%llu bytes cached after open, %llu written",
+		         (unsigned long long)in.cache_bytes,
+		         (unsigned long long)data);
+	const void *r;
+	assert_rc(mring_peek(c, &r, 0), data);
+	assert_int_equal(((const uint8_t *)r)[data - 1], 7);
+	mring_close(c);
+	tu_rm(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_sync_keeps_peek),
 		cmocka_unit_test(test_other_byte_order),
 		cmocka_unit_test(test_small_ring_one_window),
+		cmocka_unit_test(test_read_ahead_stops_at_head),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -216,6 +216,17 @@ int mring__window_move(struct mring *r, uint64_t pos)
 		if (end - at > WILLNEED_MAX)
 			end = at + WILLNEED_MAX;
 		/*
+		 * Nothing at or beyond head is worth reading: it is not
+		 * written yet (holes in a new ring, or the previous lap's
+		 * bytes). Without this a consumer opening a new ring read
+		 * 32 MiB of holes into the page cache. A hint only (rule 4).
+		 */
+		uint64_t head = mring__load_acquire(&r->ctl->head);
+		uint64_t upto = head > start ? head - start : 0;
+		upto = (upto + page - 1) & ~(page - 1);
+		if (end > upto)
+			end = upto;
+		/*
 		 * The kernel reads at most the device's read-ahead size per
 		 * call (force_page_cache_ra): ask in steps of that. Cached
 		 * pages are skipped cheaply.
