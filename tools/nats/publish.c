@@ -322,16 +322,11 @@ static int stream_last(struct pub *p, uint64_t *seq, uint64_t *rec)
 }
 
 /*
- * Synchronise with the stream: wait for (or give up) every publish in
- * flight, read the stream's last message, release what it holds and move
- * the observer after it.
- */
-/*
  * mring_seek of a consumer the writer is not held back by (the observer;
- * the durable consumer before its record number is known) returns -EAGAIN
- * when the writer overwrote the records under the search 64 times in a
- * row. After a restart that happens until the writer, lapping a small ring
- * as it catches up, reaches the durable consumer and waits (back-pressure):
+ * any consumer of a ring in overwrite mode) returns -EAGAIN when the
+ * writer overwrote the records under the search 64 times in a row. After
+ * a restart that happens until the writer, lapping a small ring as it
+ * catches up, reaches the durable consumer and waits (back-pressure):
  * seen in a test under ASan, whose search is slow, and the bridge exited.
  * So it tries again until the seek lands or the bridge is stopped.
  */
@@ -358,6 +353,11 @@ static int seek_retry(struct pub *p, struct mring *r, int whence,
 	}
 }
 
+/*
+ * Synchronise with the stream: wait for (or give up) every publish in
+ * flight, read the stream's last message, release what it holds and move
+ * the observer after it.
+ */
 static int fence(struct pub *p)
 {
 	double until = now_s() + p->o.ack_wait + 1;
