@@ -16,6 +16,7 @@
  *   mring-rt             mring, maintenance thread SCHED_FIFO 1
  *                        (maint_priority; needs CAP_SYS_NICE)
  *   mring-none/-cache/-zero/-punch  mring with that reclaim policy
+ *   mring-noprezero      mring, pre-zeroing off (MRING_NO_PREZERO=1)
  *   mring                mring with its defaults
  *
  * One process runs one strategy; the driver (run-loop.sh) runs the rest,
@@ -59,10 +60,11 @@ enum kind { K_NAIVE, K_PWRITE, K_DIRECT, K_MRING };
 struct strategy {
 	const char *name;
 	enum kind kind;
-	bool nora;      /* readahead off for the file */
-	unsigned flags; /* mring_open flags */
-	int reclaim;    /* mring reclaim policy */
-	int prio;       /* mring maint_priority (SCHED_FIFO), 0 = none */
+	bool nora;       /* readahead off for the file */
+	unsigned flags;  /* mring_open flags */
+	int reclaim;     /* mring reclaim policy */
+	int prio;        /* mring maint_priority (SCHED_FIFO), 0 = none */
+	const char *env; /* set to "1" in the writer before it opens */
 };
 
 #define BENCH_NO_PREFETCH MRING_F_NO_PREFETCH
@@ -73,21 +75,22 @@ struct strategy {
 #define R_PUNCH MRING_RECLAIM_PUNCH
 
 static const struct strategy strategies[] = {
-	{"naive", K_NAIVE, false, 0, 0, 0},
-	{"naive-nora", K_NAIVE, true, 0, 0, 0},
-	{"pwrite", K_PWRITE, false, 0, 0, 0},
-	{"pwrite-nora", K_PWRITE, true, 0, 0, 0},
-	{"odirect", K_DIRECT, false, 0, 0, 0},
-	{"mring-nothread", K_MRING, false, BENCH_NO_PREFETCH, R_AUTO, 0},
-	{"mring-none", K_MRING, false, 0, R_NONE, 0},
-	{"mring-cache", K_MRING, false, 0, R_CACHE, 0},
-	{"mring-zero", K_MRING, false, 0, R_ZERO, 0},
-	{"mring-punch", K_MRING, false, 0, R_PUNCH, 0},
-	{"mring-uring", K_MRING, false, MRING_F_URING, R_AUTO, 0},
-	{"mring-nohuge", K_MRING, false, MRING_F_NO_HUGEPAGE, R_AUTO, 0},
-	{"mring-prealloc", K_MRING, false, MRING_F_PREALLOC, R_AUTO, 0},
-	{"mring-rt", K_MRING, false, 0, R_AUTO, 1},
-	{"mring", K_MRING, false, 0, R_AUTO, 0},
+	{"naive", K_NAIVE, false, 0, 0, 0, NULL},
+	{"naive-nora", K_NAIVE, true, 0, 0, 0, NULL},
+	{"pwrite", K_PWRITE, false, 0, 0, 0, NULL},
+	{"pwrite-nora", K_PWRITE, true, 0, 0, 0, NULL},
+	{"odirect", K_DIRECT, false, 0, 0, 0, NULL},
+	{"mring-nothread", K_MRING, false, BENCH_NO_PREFETCH, R_AUTO, 0, NULL},
+	{"mring-none", K_MRING, false, 0, R_NONE, 0, NULL},
+	{"mring-cache", K_MRING, false, 0, R_CACHE, 0, NULL},
+	{"mring-zero", K_MRING, false, 0, R_ZERO, 0, NULL},
+	{"mring-punch", K_MRING, false, 0, R_PUNCH, 0, NULL},
+	{"mring-uring", K_MRING, false, MRING_F_URING, R_AUTO, 0, NULL},
+	{"mring-nohuge", K_MRING, false, MRING_F_NO_HUGEPAGE, R_AUTO, 0, NULL},
+	{"mring-prealloc", K_MRING, false, MRING_F_PREALLOC, R_AUTO, 0, NULL},
+	{"mring-rt", K_MRING, false, 0, R_AUTO, 1, NULL},
+	{"mring-noprezero", K_MRING, false, 0, R_AUTO, 0, "MRING_NO_PREZERO"},
+	{"mring", K_MRING, false, 0, R_AUTO, 0, NULL},
 };
 
 struct opts {
@@ -355,6 +358,8 @@ static void writer_open(struct writer *w)
 		cfg.flags = o.st->flags & ~MRING_F_PREALLOC;
 		cfg.reclaim = o.st->reclaim;
 		cfg.maint_priority = o.st->prio;
+		if (o.st->env)
+			setenv(o.st->env, "1", 1);
 		rc = mring_open(w->path, MRING_PRODUCER, &cfg, &w->mr);
 		if (rc < 0)
 			wfail(w, "mring_open", rc);

@@ -564,7 +564,11 @@ struct mring_stats {
 	/* Consumer: damaged stretches skipped by mring_skip() (their bytes
 	 * and records count in bytes_lost and records_lost). */
 	uint64_t skips;
-	uint64_t reserved_[11];
+	/* Producer with its maintenance thread: bytes of pages it created
+	 * ahead by writing zeros where old data was discarded (README,
+	 * "Pre-zeroing"); the rest it pre-faults only. */
+	uint64_t prezeroed_bytes;
+	uint64_t reserved_[10];
 };
 
 /*

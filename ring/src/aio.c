@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifdef MRING_HAVE_LIBURING
 #include <liburing.h>
@@ -28,12 +29,13 @@ void mring__aio_init(struct mring__aio *a, bool use_uring)
 		free(u);
 		return;
 	}
-	/* The opcodes must be there too (madvise: 5.6, sync: 5.2). */
+	/* The opcodes must be there too (madvise, write: 5.6; sync: 5.2). */
 	struct io_uring_probe *pr = io_uring_get_probe_ring(u);
 	if (!pr || !io_uring_opcode_supported(pr, IORING_OP_MADVISE) ||
 	    !io_uring_opcode_supported(pr, IORING_OP_FALLOCATE) ||
 	    !io_uring_opcode_supported(pr, IORING_OP_SYNC_FILE_RANGE) ||
-	    !io_uring_opcode_supported(pr, IORING_OP_FADVISE)) {
+	    !io_uring_opcode_supported(pr, IORING_OP_FADVISE) ||
+	    !io_uring_opcode_supported(pr, IORING_OP_WRITE)) {
 		if (pr)
 			io_uring_free_probe(pr);
 		io_uring_queue_exit(u);
@@ -66,7 +68,7 @@ struct mring__aio_req *mring__aio_add(struct mring__aio *a,
 	if (a->n == MRING__AIO_DEPTH)
 		return NULL;
 	struct mring__aio_req *q = &a->req[a->n++];
-	*q = (struct mring__aio_req){op, fd, arg, addr, off, len, tag, 0};
+	*q = (struct mring__aio_req){op, fd, arg, addr, off, len, tag, 0, 0};
 	return q;
 }
 
@@ -94,6 +96,20 @@ static int run_sync(const struct mring__aio_req *q)
 		rc = -posix_fadvise(q->fd, (off_t)q->off, (off_t)q->len,
 		                    q->arg);
 		break;
+	case MRING__AIO_PWRITE: {
+		const uint8_t *p = q->addr;
+		uint64_t done = 0;
+		while (done < q->len) {
+			ssize_t w = pwrite(q->fd, p + done, q->len - done,
+			                   (off_t)(q->off + done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return w < 0 ? -errno : -EIO;
+			done += (uint64_t)w;
+		}
+		break;
+	}
 	}
 	return rc;
 }
@@ -115,6 +131,10 @@ static void prep(struct io_uring_sqe *e, const struct mring__aio_req *q)
 		break;
 	case MRING__AIO_FADVISE:
 		io_uring_prep_fadvise(e, q->fd, q->off, (off_t)q->len, q->arg);
+		break;
+	case MRING__AIO_PWRITE:
+		io_uring_prep_write(e, q->fd, q->addr, (unsigned)q->len,
+		                    q->off);
 		break;
 	}
 }
@@ -145,8 +165,15 @@ static void run_uring(struct mring__aio *a)
 			break;
 		}
 		uint64_t idx = (uintptr_t)io_uring_cqe_get_data(c);
-		if (idx < a->n)
-			a->req[idx].res = c->res < 0 ? c->res : 0;
+		if (idx < a->n) {
+			struct mring__aio_req *q = &a->req[idx];
+			q->res = c->res < 0 ? c->res : 0;
+			/* A short write is a failed one: not worth a retry
+			 * here, the caller has a way without it. */
+			if (q->op == MRING__AIO_PWRITE && c->res >= 0 &&
+			    (uint64_t)c->res != q->len)
+				q->res = -EIO;
+		}
 		io_uring_cqe_seen(u, c);
 		done++;
 	}

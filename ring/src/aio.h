@@ -1,6 +1,6 @@
 /*
  * Batches of kernel operations for the maintenance thread: madvise,
- * fallocate, sync_file_range and fadvise, submitted together through
+ * fallocate, sync_file_range, fadvise and pwrite, submitted together through
  * io_uring and reaped together, or run one by one as plain system calls
  * when io_uring cannot be set up (old kernel, sysctl, seccomp, or asked).
  */
@@ -18,17 +18,19 @@ enum mring__aio_op {
 	MRING__AIO_FALLOCATE,
 	MRING__AIO_SYNC_RANGE,
 	MRING__AIO_FADVISE,
+	MRING__AIO_PWRITE, /* len bytes from addr at off; short = -EIO */
 };
 
 struct mring__aio_req {
 	enum mring__aio_op op;
 	int fd;
 	int arg;      /* advice, fallocate mode or sync flags */
-	void *addr;   /* madvise */
+	void *addr;   /* madvise, pwrite */
 	uint64_t off; /* file offset */
 	uint64_t len;
-	int tag; /* caller's, returned with the result */
-	int res; /* 0 or -errno, after mring__aio_run */
+	int tag;      /* caller's, returned with the result */
+	int res;      /* 0 or -errno, after mring__aio_run */
+	uint64_t pos; /* caller's */
 };
 
 struct mring__aio {

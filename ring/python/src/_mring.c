@@ -1168,6 +1168,7 @@ static PyObject *ring_stats(RingObject *self, PyObject *unused)
 	PUT(seek_scanned)
 	PUT(batches)
 	PUT(skips)
+	PUT(prezeroed_bytes)
 #undef PUT
 	bad |= put_int(d, "maint", st.maint);
 	bad |= put_int(d, "reclaim", st.reclaim);
