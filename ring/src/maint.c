@@ -456,7 +456,7 @@ static unsigned discard_ahead(struct mring__maint *m, uint64_t target,
 					FALLOC_FL_KEEP_SIZE,
 				NULL, file_off(r, z), c, 2);
 			/* Noted now, taken back by reap() if it fails. */
-			if (m->zpos) {
+			if (q && m->zpos) {
 				q->pos = z;
 				m->zpos[zslot(m, z)] = z;
 			}
