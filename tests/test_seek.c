@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,6 +382,110 @@ static void test_index(void **state)
 		assert_rc(tu_pwrite(path, MRING__INDEX_OFFSET, junk, len), 0);
 		free(junk);
 	}
+	mring_close(c);
+	mring_close(p);
+}
+
+/* Index page holding the entry of stream position `pos`. */
+static uint64_t entry_page(uint64_t cap, uint64_t pos)
+{
+	uint64_t g = (pos >> mring__index_shift(cap)) &
+	             (mring__index_entries(cap) - 1);
+	return g * sizeof(struct mring__ientry) / (uint64_t)tu_page();
+}
+
+/*
+ * Pages of `path` mapped at the index's file offset that have page-table
+ * entries in this process (smaps' Rss of that mapping): the producer's
+ * own stores fault one page at a time (a write fault maps no neighbours),
+ * so more than it stored into means somebody pre-faulted them.
+ */
+static uint64_t index_rss_pages(const char *path)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[4096];
+	bool in = false;
+	uint64_t kb = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long off;
+		char name[PATH_MAX] = "";
+		if (sscanf(line, "%*x-%*x %*s %llx %*s %*u %4095s", &off,
+		           name) >= 1 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = off == MRING__INDEX_OFFSET &&
+			     strcmp(name, path) == 0;
+			continue;
+		}
+		if (in && sscanf(line, "Rss: %llu kB", &off) == 1)
+			kb += off;
+	}
+	fclose(f);
+	return kb * 1024 / (uint64_t)tu_page();
+}
+
+/*
+ * A producer's open does not fault the whole index in (that was most of
+ * its cost, README "At scale"): the maintenance thread faults in the
+ * entries of the chunks it prepares, ahead of the producer, which then
+ * stores into pages already mapped. Without the thread, open does it.
+ */
+static void test_index_prefault(void **state)
+{
+	TU_PATH(path, "index-prefault");
+	const uint64_t cap = 64ull << 20; /* 16384 entries, 512 KiB */
+	const size_t maxlen = 300;
+	const uint64_t npg = entry_page(cap, cap - 1) + 1;
+	struct mring_config cfg;
+	struct mring_stats st;
+	struct mring *p;
+	uint64_t n = 0;
+
+	(void)state;
+	assert_int_equal(npg, 16384 * sizeof(struct mring__ientry) / tu_page());
+	tu_create(path, cap, maxlen, MRING_F_RECORDS);
+	/* Not resident: the thread then works only ahead of the producer. */
+	mring_config_init(&cfg);
+	cfg.cache_budget = 16ull << 20;
+	assert_rc(mring_open(path, MRING_PRODUCER, &cfg, &p), 0);
+	assert_rc(mring_stats(p, &st), 0);
+	const char *why = tu_madvise_ignored();
+	if (why)
+		fprintf(stderr, "page tables not checked: %s\n", why);
+	/*
+	 * With the thread, the second half of the lap is far beyond what
+	 * it prepares (at most a quarter of the ring ahead).
+	 */
+	uint64_t rss = index_rss_pages(path);
+	if (st.maint && rss >= npg / 2)
+		fail_msg("%llu of %llu index pages mapped at open",
+		         (unsigned long long)rss, (unsigned long long)npg);
+	if (!st.maint && !why && rss < npg)
+		fail_msg("no thread, and %llu of %llu index pages mapped at "
+		         "open",
+		         (unsigned long long)rss, (unsigned long long)npg);
+	do {
+		produce(p, n, n + 1000, maxlen, false);
+		n += 1000;
+		assert_rc(mring_stats(p, &st), 0);
+	} while (st.head < cap / 4);
+	ssize_t ahead = mring_prefault(p, 8u << 20, -1);
+	assert_true(ahead >= (ssize_t)(2u << 20));
+	/* The producer stored into pages 0..entry_page(head): the rest of
+	 * those up to the last ready byte's only the thread touched. */
+	uint64_t want = entry_page(cap, st.head + (uint64_t)ahead - 1) + 1;
+	assert_true(want > entry_page(cap, st.head) + 1);
+	rss = index_rss_pages(path);
+	if (!why && rss < want)
+		fail_msg("%llu index pages mapped, %llu wanted (head %llu, "
+		         "%zd ready)",
+		         (unsigned long long)rss, (unsigned long long)want,
+		         (unsigned long long)st.head, ahead);
+	/* And the index still works: a seek lands on a verified record. */
+	struct mring *c = tu_consumer(path, NULL);
+	assert_rc(mring_seek(c, MRING_SEEK_SEQ, n - 10), 0);
+	assert_next(c, n - 10, maxlen, false);
 	mring_close(c);
 	mring_close(p);
 }
@@ -785,6 +890,7 @@ int main(void)
 		cmocka_unit_test(test_seek_wrapped),
 		cmocka_unit_test(test_producer_stamps),
 		cmocka_unit_test(test_index),
+		cmocka_unit_test(test_index_prefault),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_stamp_checked),
 		cmocka_unit_test(test_seek_durable),

@@ -300,6 +300,9 @@ void mring__consumer_publish(struct mring *r);
  * one (no space, an error) seeks walk, nothing fails. */
 void mring__index_attach(struct mring *r);
 void mring__index_detach(struct mring *r);
+/* The maintenance thread: fault in the index pages of the records that
+ * stream positions [from, to) will hold. Stores nothing. */
+void mring__index_prefault(struct mring *r, uint64_t from, uint64_t to);
 /* Producer, at commit of the record (pos, seq, ts): one compare, and an
  * entry written when it is the first in its granule. */
 static inline void mring__index_note(struct mring *r, uint64_t pos,

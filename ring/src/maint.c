@@ -563,6 +563,10 @@ static int prepare(struct mring__maint *m, uint64_t head, uint64_t target,
 		behind(m, head);
 		return 0;
 	}
+	/* The index entries of those chunks' records, so that the producer
+	 * does not fault on them (written back, they are write-protected
+	 * again: each lap). */
+	mring__index_prefault(r, a, b);
 	if (m->discarded < b)
 		m->discarded = b;
 	mring__aio_run(&m->aio);

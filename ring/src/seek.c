@@ -62,19 +62,57 @@ void mring__index_attach(struct mring *r)
 	r->idx_g = UINT64_MAX; /* the first commit writes its entry */
 	/*
 	 * The index lies in a hole of the file until a producer writes it
-	 * (or of any file an older library created): allocate the blocks and
-	 * fault the pages in first, since a store into a hole of a full file
-	 * system raises SIGBUS. Without them the ring has no index: seeks
-	 * walk, nothing fails.
+	 * (or of any file an older library created): allocate the blocks
+	 * first, since a store into a hole of a full file system raises
+	 * SIGBUS. Without them the ring has no index: seeks walk, nothing
+	 * fails.
 	 */
 	if (mring__os_allocate(r->fd, MRING__INDEX_OFFSET, len) < 0)
 		return;
 	if (index_map(r, PROT_READ | PROT_WRITE) < 0)
 		return;
+	/*
+	 * The maintenance thread faults the index in a little ahead of the
+	 * producer, with the chunks it prepares (mring__index_prefault).
+	 * Without the thread, all of it now: faulting 1 MiB in took 3.4-5.1
+	 * ms of a 3.7-4.4 ms open (README, "At scale").
+	 */
+	if (!r->inline_pf)
+		return;
 	int rc = mring__os_populate_write((uint8_t *)r->idx, len);
 	/* EINVAL: a kernel before 5.14; the blocks are allocated anyway. */
 	if (rc < 0 && rc != -EINVAL)
 		mring__index_detach(r);
+}
+
+void mring__index_prefault(struct mring *r, uint64_t from, uint64_t to)
+{
+	if (!r->idx || from >= to)
+		return;
+	uint64_t lo = from >> r->ishift, hi = (to - 1) >> r->ishift;
+	if (hi - lo >= r->nidx) {
+		lo = 0;
+		hi = r->nidx - 1;
+	}
+	uint64_t a = lo & (r->nidx - 1), b = hi & (r->nidx - 1);
+	uint64_t pg = (uint64_t)mring__os_page_size();
+	uint8_t *base = (uint8_t *)r->idx;
+
+	/* Entries [a, b], or [a, nidx) and [0, b] where the slots wrap. */
+	for (int part = 0; part < 2; part++) {
+		uint64_t s = part ? 0 : a;
+		uint64_t e = part ? b + 1 : (b >= a ? b + 1 : r->nidx);
+		uint64_t bs = s * sizeof(struct mring__ientry) & ~(pg - 1);
+		uint64_t be = e * sizeof(struct mring__ientry);
+		be = (be + pg - 1) & ~(pg - 1);
+		/*
+		 * Errors do not matter: the blocks are allocated, so the
+		 * producer's store faults the page in at worst.
+		 */
+		(void)mring__os_populate_write(base + bs, (size_t)(be - bs));
+		if (b >= a)
+			break;
+	}
 }
 
 void mring__index_detach(struct mring *r)
