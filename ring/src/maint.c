@@ -66,6 +66,7 @@ struct mring__maint {
 	uint64_t dist;      /* how far ahead of the head to prepare */
 	uint64_t gap;       /* how much further ahead to discard old data */
 	uint64_t discarded; /* old data discarded below this */
+	uint64_t fresh;     /* first lap: nothing committed from here */
 	bool resident;      /* the whole ring stays cached, nothing discarded */
 	uint64_t start;     /* ready when the thread started */
 	uint64_t budget;
@@ -468,16 +469,23 @@ static unsigned discard_ahead(struct mring__maint *m, uint64_t target,
 }
 
 /*
- * Whether chunk `b` (a stream position at or beyond `ready`) reads as
- * zeros: discard_ahead() zero-ranged or punched its previous lap, and
- * nothing wrote there since (the producer writes there only once `ready`
- * passes it). Writing zeros there changes nothing anyone can see. (The
- * ring's first lap would qualify beyond the head it was opened at, but
- * measured no faster that way: README, "Pre-zeroing".)
+ * Whether chunk `b` (a stream position at or beyond `ready`) holds
+ * nothing anyone may read: discard_ahead() zero-ranged or punched its
+ * previous lap and nothing wrote there since (the producer writes there
+ * only once `ready` passes it), or it lies in the ring's first lap at or
+ * beyond the first chunk boundary after the head the producer opened at
+ * (what a file holds beyond the head was never committed, or no longer
+ * is). Writing zeros there changes nothing anyone can see. On the first
+ * lap too: lap 1 1.11x `pwrite` against 0.95x with one writer, 0.94x
+ * against 0.84x with eight (medians; README, "Pre-zeroing").
  */
 static bool zeroable(const struct mring__maint *m, uint64_t b)
 {
-	return m->zeros && m->zpos[zslot(m, b)] == b;
+	if (!m->zeros)
+		return false;
+	if (b >= m->fresh && b + m->chunk <= m->r->cap)
+		return true;
+	return m->zpos[zslot(m, b)] == b;
 }
 
 /*
@@ -1109,6 +1117,7 @@ void mring__maint_go(struct mring *r)
 	 * discarded is the next one. (Pre-faulting it is harmless.)
 	 */
 	m->discarded = (r->head + m->chunk - 1) & ~(m->chunk - 1);
+	m->fresh = m->discarded;
 	m->go = true;
 	pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
