@@ -1020,9 +1020,14 @@ int mring__maint_create(struct mring *r, const struct mring_config *cfg)
 		m->dist = max_dist(m);
 	m->node = numa_node(cfg);
 	m->resident = m->policy == MRING_RECLAIM_NONE && m->budget >= r->cap;
+	/*
+	 * Pre-zeroing saves a disk file system's fault path; a ring in
+	 * memory has none to save (and no zero-range: ZERO falls back to
+	 * CACHE there on the first discard).
+	 */
 	if ((m->policy == MRING_RECLAIM_ZERO ||
 	     m->policy == MRING_RECLAIM_PUNCH) &&
-	    !mring__env_set("MRING_NO_PREZERO"))
+	    !in_memory_fs(r->fd) && !mring__env_set("MRING_NO_PREZERO"))
 		zeros_init(m);
 	/*
 	 * Plain system calls by default: on the 2-vCPU machine we measure on,
