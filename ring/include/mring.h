@@ -565,8 +565,9 @@ struct mring_stats {
 	 * and records count in bytes_lost and records_lost). */
 	uint64_t skips;
 	/* Producer with its maintenance thread: bytes of pages it created
-	 * ahead by writing zeros where old data was discarded (README,
-	 * "Pre-zeroing"); the rest it pre-faults only. */
+	 * ahead by writing zeros where old data was discarded or, on the
+	 * first lap, where nothing was committed (README, "Pre-zeroing");
+	 * the rest it pre-faults only. */
 	uint64_t prezeroed_bytes;
 	uint64_t reserved_[10];
 };
