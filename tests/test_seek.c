@@ -472,8 +472,9 @@ static void test_index_prefault(void **state)
 	} while (st.head < cap / 4);
 	ssize_t ahead = mring_prefault(p, 8u << 20, -1);
 	assert_true(ahead >= (ssize_t)(2u << 20));
-	/* The producer stored into pages 0..entry_page(head): the rest of
-	 * those up to the last ready byte's only the thread touched. */
+	/* The producer stored only into the pages up to entry_page(head);
+	 * only the thread can have mapped those beyond it, up to the
+	 * page of the last ready byte's entry. */
 	uint64_t want = entry_page(cap, st.head + (uint64_t)ahead - 1) + 1;
 	assert_true(want > entry_page(cap, st.head) + 1);
 	rss = index_rss_pages(path);
