@@ -143,6 +143,9 @@ struct mring {
 	uint64_t idx_g;   /* producer: granule of the last entry written */
 	uint64_t last_ts; /* producer: stamp of the last record */
 	uint64_t peek_ts; /* consumer: stamp of the peeked record */
+	/* producer: the maintenance thread could not fault an index page
+	 * in; no more entries are written (a store there may SIGBUS) */
+	mring_atomic_u32 idx_off;
 	/* batch (batch.c): framing lengths of the records peeked at once */
 	uint32_t *batch_len;
 	size_t batch_n;   /* records in the current batch, 0 = none */
@@ -301,7 +304,8 @@ void mring__consumer_publish(struct mring *r);
 void mring__index_attach(struct mring *r);
 void mring__index_detach(struct mring *r);
 /* The maintenance thread: fault in the index pages of the records that
- * stream positions [from, to) will hold. Stores nothing. */
+ * stream positions [from, to) will hold, before it publishes `ready`
+ * beyond them; where it cannot, set idx_off. Stores no entry. */
 void mring__index_prefault(struct mring *r, uint64_t from, uint64_t to);
 /* Producer, at commit of the record (pos, seq, ts): one compare, and an
  * entry written when it is the first in its granule. */
@@ -310,7 +314,10 @@ static inline void mring__index_note(struct mring *r, uint64_t pos,
 {
 	uint64_t g = pos >> r->ishift;
 
-	if (mring__likely(g == r->idx_g) || !r->idx)
+	/* idx_off: set by the thread before its release store of the
+	 * `ready` the producer acquired to write at `pos` (H7). */
+	if (mring__likely(g == r->idx_g) || !r->idx ||
+	    mring__load_relaxed(&r->idx_off))
 		return;
 	r->idx_g = g;
 	/* Never trusted by readers: checked against the record (seek.c). */

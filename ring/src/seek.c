@@ -106,10 +106,15 @@ void mring__index_prefault(struct mring *r, uint64_t from, uint64_t to)
 		uint64_t be = e * sizeof(struct mring__ientry);
 		be = (be + pg - 1) & ~(pg - 1);
 		/*
-		 * Errors do not matter: the blocks are allocated, so the
-		 * producer's store faults the page in at worst.
+		 * The blocks are allocated, so a store should only fault the
+		 * page in; but where the kernel could not (EFAULT: a store
+		 * would raise SIGBUS), the producer stops writing entries
+		 * and seeks walk, as without an index. EINVAL: a kernel
+		 * before 5.14, the store faults it in.
 		 */
-		(void)mring__os_populate_write(base + bs, (size_t)(be - bs));
+		int rc = mring__os_populate_write(base + bs, (size_t)(be - bs));
+		if (rc < 0 && rc != -EINVAL)
+			mring__store_relaxed(&r->idx_off, 1);
 		if (b >= a)
 			break;
 	}
