@@ -20,7 +20,10 @@ LOOP_COLS = [
     "write_bytes", "cache_peak_bytes", "memcg_max_usage_bytes", "maint",
     "reclaim", "maint_wait_ms", "reclaimed_bytes", "consumed_bytes",
 ]
-# Added later (older CSVs lack it): lat_p999_us.
+# Added later (older CSVs lack them): lat_p999_us; cpu_busy, the share of
+# all CPUs busy during the lap, cpu_steal, the share a VM's host took,
+# cpu_s, the busy CPU-seconds (-1: not measured), and span_bytes, what all
+# writers wrote meanwhile.
 IPC_COLS = [
     "transport", "medium", "wait", "record_bytes", "rep", "records",
     "seconds", "records_per_s", "gbps", "lat_p50_us", "lat_p99_us",
@@ -109,10 +112,22 @@ def loop(args):
                 rs.append(a / b)
         return med(rs)
 
+    def cpu_per_gb(r):
+        """Busy CPU-seconds of the whole machine per GB written."""
+        if (r.get("cpu_s") in (None, "") or float(r["cpu_s"]) < 0
+                or not float(r.get("span_bytes") or 0)):
+            return None
+        return float(r["cpu_s"]) / (float(r["span_bytes"]) / 1e9)
+
+    def cpu_pct(r, col):
+        if r.get(col) in (None, "") or float(r[col]) < 0:
+            return None
+        return float(r[col]) * 100
+
     header = ["cond", "strategy", "lap", "GB/s", "x naive", "x pwrite",
               "x odirect", "p50 us", "p99 us", "p99.9 us", "max us",
-              "majflt", "majflt>w1", "minflt", "read GB", "cache MB", "n",
-              "note"]
+              "majflt", "majflt>w1", "minflt", "read GB", "cache MB",
+              "CPU %", "steal %", "CPU-s/GB", "n", "note"]
     out_rows, csv_rows = [], []
     for cond in conds:
         for s in order:
@@ -140,6 +155,11 @@ def loop(args):
                            minflt=m("minflt"),
                            read_gb=m("read_bytes") / 1e9,
                            cache_peak_mb=None if cache is None else cache / 1e6,
+                           cpu_busy_pct=med(cpu_pct(r, "cpu_busy")
+                                            for r in sel),
+                           cpu_steal_pct=med(cpu_pct(r, "cpu_steal")
+                                             for r in sel),
+                           cpu_s_per_gb=med(cpu_per_gb(r) for r in sel),
                            reps=len(sel), partial_reps=partial)
                 csv_rows.append(rec)
                 out_rows.append([
@@ -151,7 +171,10 @@ def loop(args):
                     fmt(rec["max_us"], ".0f"), fmt(rec["majflt"], ".0f"),
                     fmt(rec["majflt_after_win1"], ".0f"),
                     fmt(rec["minflt"], ".0f"), fmt(rec["read_gb"]),
-                    fmt(rec["cache_peak_mb"], ".0f"), len(sel),
+                    fmt(rec["cache_peak_mb"], ".0f"),
+                    fmt(rec["cpu_busy_pct"], ".0f"),
+                    fmt(rec["cpu_steal_pct"], ".0f"),
+                    fmt(rec["cpu_s_per_gb"]), len(sel),
                     f"partial x{partial}" if partial else ""])
     text = table(header, out_rows)
     print(text)
@@ -172,8 +195,22 @@ def loop(args):
                    for rep in reps if steady(cond, s, rep)
                    and steady(cond, base, rep))
 
+    def steady_cpu(cond, s, rep):
+        """Busy CPU-seconds per GB over laps 2.., one repetition."""
+        b = c = 0.0
+        for lap in laps:
+            r = by.get((cond, s, rep, lap))
+            if lap < 2 or r is None:
+                continue
+            if cpu_per_gb(r) is None:
+                return None
+            b += float(r["span_bytes"])
+            c += float(r["cpu_s"])
+        return c / (b / 1e9) if b > 0 else None
+
     sheader = ["cond", "strategy", "steady GB/s", "x naive", "x pwrite",
-               "x odirect", "worst p99.9 us", "worst max us", "n"]
+               "x odirect", "worst p99.9 us", "worst max us", "CPU-s/GB",
+               "n"]
     srows = []
     for cond in conds:
         for s in order:
@@ -191,6 +228,7 @@ def loop(args):
                           fmt(max(p999) if p999 else None, ".0f"),
                           fmt(max((float(r["lat_max_us"]) for r in late),
                                   default=None), ".0f"),
+                          fmt(med(steady_cpu(cond, s, rep) for rep in reps)),
                           sum(1 for v in vals if v is not None)])
     if srows:
         print("\nsteady state (laps 2 and later together):")

@@ -21,10 +21,11 @@
  *
  * One process runs one strategy; the driver (run-loop.sh) runs the rest,
  * sets up the cgroups and repeats. The parent samples the memory cgroup
- * while the writers run; every writer measures its own thread's faults,
- * its process's disk reads and the latency of every chunk. Output: one CSV
- * row per lap (figures summed or merged over the writers) and, optionally,
- * a time line of bytes written and page cache.
+ * and the machine's CPU time while the writers run; every writer measures
+ * its own thread's faults, its process's disk reads and the latency of
+ * every chunk. Output: one CSV row per lap (figures summed or merged over
+ * the writers) and, optionally, a time line of bytes written and page
+ * cache.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -146,6 +147,12 @@ struct cache_sample {
 	int64_t cache, usage;
 };
 
+/* The whole machine's CPU time, from /proc/stat, in clock ticks. */
+struct cpu_sample {
+	uint64_t t;
+	uint64_t busy, steal, total;
+};
+
 struct shared {
 	uint64_t t_start;
 	_Atomic int stop;
@@ -157,6 +164,9 @@ struct shared {
 
 static struct shared *sh;
 static struct opts o;
+/* Parent only: CPU samples, taken with the cgroup's. */
+static struct cpu_sample cpu[MAX_SAMPLES];
+static uint32_t ncpu;
 
 /* ---- writers ----------------------------------------------------- */
 
@@ -634,12 +644,76 @@ static void sample_cgroup(const char *dir)
 	}
 }
 
+/*
+ * Every CPU's time, summed: busy is user, nice, system, irq and softirq
+ * (guest time is inside user); idle, iowait and steal are not busy. Steal
+ * is counted apart: in a VM it is the time the host gave our busy vCPUs
+ * to others (about 30% of it on the machine of issue 12). The
+ * page-cache work of a strategy is spread over its writers, mring's
+ * threads and the kernel's flusher and completion workers, so only the
+ * whole machine's time compares the strategies.
+ */
+static void sample_cpu(void)
+{
+	unsigned long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f)
+		return;
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+	               &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 8 || ncpu >= MAX_SAMPLES)
+		return;
+	uint64_t busy = v[0] + v[1] + v[2] + v[5] + v[6];
+	cpu[ncpu++] = (struct cpu_sample){bench_now_ns(), busy, v[7],
+	                                  busy + v[3] + v[4] + v[7]};
+}
+
+/* Bytes one writer had written at time t, interpolated between samples. */
+static double bytes_at(const struct wshared *ws, uint64_t t)
+{
+	uint32_t n = ws->nsamples;
+	const struct sample *s = ws->samples;
+
+	if (n == 0 || t <= s[0].t)
+		return 0;
+	for (uint32_t k = 0; k + 1 < n; k++)
+		if (s[k + 1].t >= t)
+			return (double)s[k].bytes +
+			       (double)(s[k + 1].bytes - s[k].bytes) *
+			               (double)(t - s[k].t) /
+			               (double)(s[k + 1].t - s[k].t);
+	return (double)s[n - 1].bytes;
+}
+
+/* Busy, stolen and all ticks at time t, interpolated between samples. */
+static void cpu_at(uint64_t t, double *busy, double *steal, double *total)
+{
+	*busy = *steal = *total = 0;
+	if (ncpu == 0)
+		return;
+	uint32_t i = 0;
+	while (i + 1 < ncpu && cpu[i + 1].t < t)
+		i++;
+	const struct cpu_sample *a = &cpu[i];
+	const struct cpu_sample *b = i + 1 < ncpu ? &cpu[i + 1] : a;
+	double f = 0;
+	if (b->t > a->t && t > a->t)
+		f = (double)(t - a->t) / (double)(b->t - a->t);
+	if (f > 1)
+		f = 1;
+	*busy = (double)a->busy + f * (double)(b->busy - a->busy);
+	*steal = (double)a->steal + f * (double)(b->steal - a->steal);
+	*total = (double)a->total + f * (double)(b->total - a->total);
+}
+
 static const char csv_header[] =
 	"cond,strategy,rep,lap,writers,file_bytes,chunk,complete,bytes,"
 	"seconds,gbps,lat_p50_us,lat_p99_us,lat_max_us,majflt,minflt,"
 	"majflt_after_win1,read_bytes,write_bytes,cache_peak_bytes,"
 	"memcg_max_usage_bytes,maint,reclaim,maint_wait_ms,reclaimed_bytes,"
-	"consumed_bytes,lat_p999_us\n";
+	"consumed_bytes,lat_p999_us,cpu_busy,cpu_steal,cpu_s,span_bytes\n";
 
 /* The chunk latencies of one lap, all writers: bucket value and count. */
 static void write_latency(FILE *f, int lap, const struct bench_hist *h)
@@ -658,7 +732,7 @@ static void write_results(FILE *f, FILE *lf, int64_t max_usage)
 		struct lap sum = {.maint = -1, .reclaim = -1};
 		double gbps = 0, secs = 0;
 		int complete = 1, present = 0;
-		uint64_t consumed = 0;
+		uint64_t consumed = 0, span0 = UINT64_MAX, span1 = 0;
 
 		if (!h)
 			bench_die("out of memory");
@@ -668,6 +742,10 @@ static void write_results(FILE *f, FILE *lf, int64_t max_usage)
 			if (l->t0 == 0)
 				continue; /* stopped before this lap */
 			present++;
+			if (l->t0 < span0)
+				span0 = l->t0;
+			if (l->t1 > span1)
+				span1 = l->t1;
 			double s = (double)(l->t1 - l->t0) / 1e9;
 			/* The aggregate rate: the writers' rates added up. */
 			if (s > 0)
@@ -692,10 +770,28 @@ static void write_results(FILE *f, FILE *lf, int64_t max_usage)
 			free(h);
 			continue;
 		}
+		/*
+		 * The machine's CPU from the first writer's start of the lap
+		 * to the last one's end. Where the writers drift apart their
+		 * neighbouring laps fall in that span too: CPU per byte is
+		 * taken over what they all wrote in it (span_bytes).
+		 */
+		double b0, s0, c0, b1, s1, c1;
+		cpu_at(span0, &b0, &s0, &c0);
+		cpu_at(span1, &b1, &s1, &c1);
+		double busy = c1 > c0 ? (b1 - b0) / (c1 - c0) : -1;
+		double steal = c1 > c0 ? (s1 - s0) / (c1 - c0) : -1;
+		double hz = (double)sysconf(_SC_CLK_TCK);
+		double cpu_s = ncpu > 1 ? (b1 - b0) / hz : -1;
+		/* What all writers wrote in that span, whatever their lap. */
+		double span_bytes = 0;
+		for (int i = 0; i < o.writers; i++)
+			span_bytes += bytes_at(&sh->w[i], span1) -
+			              bytes_at(&sh->w[i], span0);
 		fprintf(f,
 		        "%s,%s,%d,%d,%d,%llu,%llu,%d,%llu,%.3f,%.4f,%.1f,%.1f,"
 		        "%.1f,%llu,%llu,%llu,%llu,%llu,%lld,%lld,%d,%d,%.1f,"
-		        "%llu,%llu,%.1f\n",
+		        "%llu,%llu,%.1f,%.3f,%.3f,%.2f,%.0f\n",
 		        o.cond, o.st->name, o.rep, lap + 1, o.writers,
 		        (unsigned long long)o.file_size,
 		        (unsigned long long)o.chunk,
@@ -714,7 +810,8 @@ static void write_results(FILE *f, FILE *lf, int64_t max_usage)
 		        sum.maint_wait_ns / 1e6,
 		        (unsigned long long)sum.reclaimed_bytes,
 		        (unsigned long long)(lap == o.laps - 1 ? consumed : 0),
-		        bench_hist_quantile(h, 0.999) / 1e3);
+		        bench_hist_quantile(h, 0.999) / 1e3, busy, steal, cpu_s,
+		        span_bytes);
 		if (lf)
 			write_latency(lf, lap + 1, h);
 		/* No memory cgroup to sample: the cache peak is unknown. */
@@ -725,14 +822,15 @@ static void write_results(FILE *f, FILE *lf, int64_t max_usage)
 		fprintf(stderr,
 		        "%-14s lap %d: %7.3f GB/s  p50 %8.1f us  p99 %9.1f us  "
 		        "p99.9 %9.1f us  max %9.1f us  majflt %llu  read %.2f GB"
-		        "  cache %s%s\n",
+		        "  cache %s  cpu %.0f%% (+%.0f%% stolen)%s\n",
 		        o.st->name, lap + 1, gbps,
 		        bench_hist_quantile(h, 0.5) / 1e3,
 		        bench_hist_quantile(h, 0.99) / 1e3,
 		        bench_hist_quantile(h, 0.999) / 1e3,
 		        bench_hist_quantile(h, 1) / 1e3,
 		        (unsigned long long)sum.maj, sum.read_bytes / 1e9,
-		        cache, complete ? "" : "  (partial: time limit)");
+		        cache, busy * 100, steal * 100,
+		        complete ? "" : "  (partial: time limit)");
 		free(h);
 	}
 }
@@ -933,6 +1031,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	sh->t_start = bench_now_ns();
+	sample_cpu();
 	for (int i = 0; i < o.writers; i++) {
 		pid_t p = fork();
 		if (p < 0)
@@ -975,8 +1074,10 @@ int main(int argc, char **argv)
 			break;
 		if (memcg[0])
 			sample_cgroup(memcg);
+		sample_cpu();
 		usleep(SAMPLE_NS / 1000);
 	}
+	sample_cpu();
 	int64_t max_usage =
 		memcg[0] ? bench_memcg_read(memcg, "memory.max_usage_in_bytes")
 			 : -1;
