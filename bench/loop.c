@@ -65,7 +65,7 @@ struct strategy {
 	unsigned flags;  /* mring_open flags */
 	int reclaim;     /* mring reclaim policy */
 	int prio;        /* mring maint_priority (SCHED_FIFO), 0 = none */
-	const char *env; /* set to "1" in the writer before it opens */
+	const char *env; /* set to "1" in the writer before it creates */
 };
 
 #define BENCH_NO_PREFETCH MRING_F_NO_PREFETCH
@@ -362,14 +362,14 @@ static void writer_open(struct writer *w)
 		cfg.window = (uint32_t)o.window;
 		cfg.max_record = 1u << 20;
 		cfg.flags = o.st->flags & MRING_F_PREALLOC;
+		if (o.st->env)
+			setenv(o.st->env, "1", 1);
 		rc = mring_create(w->path, &cfg);
 		if (rc < 0)
 			wfail(w, "mring_create", rc);
 		cfg.flags = o.st->flags & ~MRING_F_PREALLOC;
 		cfg.reclaim = o.st->reclaim;
 		cfg.maint_priority = o.st->prio;
-		if (o.st->env)
-			setenv(o.st->env, "1", 1);
 		rc = mring_open(w->path, MRING_PRODUCER, &cfg, &w->mr);
 		if (rc < 0)
 			wfail(w, "mring_open", rc);
