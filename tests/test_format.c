@@ -71,7 +71,9 @@ static void test_create_defaults(void **state)
 	assert_int_equal(in.max_record, 1u << 20);
 	assert_int_equal(in.max_consumers, 32);
 	assert_int_equal(in.consumers, 0);
-	assert_true(in.data_offset % (2u << 20) == 0);
+	/* New rings start their data at a multiple of the largest
+	 * maintenance chunk (4 MiB); the format allows any 2 MiB multiple. */
+	assert_true(in.data_offset % (4u << 20) == 0);
 	assert_true(in.data_offset >= 512 + 64 * 32);
 	assert_true(in.file_size == in.data_offset + in.capacity);
 	assert_true(in.head == 0 && in.tail == 0 && in.synced == 0);
@@ -678,6 +680,47 @@ static void test_hostile_dynamic(void **state)
  * power cut, a copy of a live ring). Not refused: inspect shows the slot
  * at head, its consumer resumes at head, a producer pulls it back.
  */
+/*
+ * A ring whose data region starts at 2 MiB, where rings were created
+ * before the data moved to 4 MiB: producer and consumer use the offset
+ * in the header, over several laps, and the bytes land there in the file.
+ */
+static void test_data_at_2mib(void **state)
+{
+	TU_PATH(path, "data2m");
+	const uint64_t cap = small_cap(), pg = (uint64_t)tu_page();
+	const uint64_t doff = 2u << 20;
+	struct mring *p, *c;
+	uint8_t *buf = malloc(pg), *got = malloc(pg);
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(got);
+	fresh(path, 0);
+	assert_true(tu_get_u64(path, TU_OFF_DATA_OFFSET) > doff);
+	set_static64(path, TU_OFF_DATA_OFFSET, doff);
+	assert_rc(truncate(path, (off_t)(doff + cap)), 0);
+	assert_rc(mring_open(path, MRING_PRODUCER, NULL, &p), 0);
+	c = tu_consumer(path, "c");
+	for (uint64_t pos = 0; pos < 3 * cap; pos += pg) {
+		tu_fill(buf, pos, pg);
+		assert_rc(mring_write(p, buf, pg, -1), (int)pg);
+		assert_rc(mring_read(c, got, pg, -1), (int)pg);
+		assert_int_equal(tu_check(got, pos, pg), -1);
+		if (pos / cap == 2) {
+			/* The last lap, as the file holds it. */
+			assert_rc(mring_sync(p), 0);
+			assert_rc(tu_pread(path, doff + pos % cap, got, pg), 0);
+			assert_int_equal(tu_check(got, pos, pg), -1);
+		}
+	}
+	mring_close(c);
+	mring_close(p);
+	free(buf);
+	free(got);
+	tu_rm(path);
+}
+
 static void test_slot_beyond_head(void **state)
 {
 	TU_PATH(path, "beyond");
@@ -948,6 +991,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_dynamic),
 		cmocka_unit_test(test_dynamic_two_copies),
 		cmocka_unit_test(test_slot_beyond_head),
+		cmocka_unit_test(test_data_at_2mib),
 		cmocka_unit_test(test_hostile_truncated),
 		cmocka_unit_test(test_hostile_not_a_ring),
 		cmocka_unit_test(test_no_permission),

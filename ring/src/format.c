@@ -229,7 +229,7 @@ static int geometry(const struct mring_config *cfg, struct mring__ctl *c)
 	c->ctl_size = (uint32_t)mring__ctl_size(cons);
 	c->endian = MRING__ENDIAN;
 	c->page_size = (uint32_t)page;
-	c->data_offset = round_up(c->ctl_size, MRING__DATA_ALIGN);
+	c->data_offset = round_up(c->ctl_size, MRING__DATA_START);
 	c->capacity = cap;
 	c->window = (uint32_t)win;
 	c->max_record = (uint32_t)maxrec;

@@ -39,7 +39,7 @@
 #include "aio.h"
 #include "internal.h"
 
-#define MAX_CHUNK (4u << 20)
+#define MAX_CHUNK MRING__MAX_CHUNK
 #define BATCH_CHUNKS 8    /* chunks prepared per batch */
 #define IDLE_NS 1000000   /* poll period when there is nothing to do */
 #define FREE_NS 100000000 /* the same once a resident ring runs free */

@@ -69,8 +69,11 @@ static size_t image(unsigned flags, int unclean, uint8_t *img, size_t max)
 	mring_close(p);
 	int fd = open(path, O_RDONLY);
 	size_t ctl = 512 + 64 * 2;
-	if (fd < 0 || pread(fd, img, ctl, 0) != (ssize_t)ctl ||
-	    pread(fd, img + ctl, 8192, 2 << 20) != 8192)
+	uint64_t doff;
+	if (fd < 0 || pread(fd, img, ctl, 0) != (ssize_t)ctl)
+		exit(1);
+	memcpy(&doff, img + 24, 8); /* data_offset */
+	if (pread(fd, img + ctl, 8192, (off_t)doff) != 8192)
 		exit(1);
 	close(fd);
 	unlink(path);
