@@ -179,16 +179,25 @@ def loop(args):
     text = table(header, out_rows)
     print(text)
 
-    # Steady state: laps 2.. together, bytes over time, per repetition.
-    def steady(cond, s, rep):
-        b = t = 0.0
+    # Steady state: laps 2.. together, per repetition.
+    def late_sums(cond, s, rep, num, den):
+        """Columns num and den summed over laps 2..; None if one lacks
+        them."""
+        a = b = 0.0
         for lap in laps:
             r = by.get((cond, s, rep, lap))
             if lap < 2 or r is None:
                 continue
-            b += float(r["bytes"])
-            t += float(r["seconds"])
-        return b / t / 1e9 if t > 0 else None
+            if r.get(num) in (None, "") or r.get(den) in (None, ""):
+                return None
+            a += float(r[num])
+            b += float(r[den])
+        return a, b
+
+    def steady(cond, s, rep):
+        """Bytes over time, GB/s."""
+        ab = late_sums(cond, s, rep, "bytes", "seconds")
+        return ab[0] / ab[1] / 1e9 if ab and ab[1] > 0 else None
 
     def steady_ratio(cond, s, base):
         return med(steady(cond, s, rep) / steady(cond, base, rep)
@@ -196,17 +205,11 @@ def loop(args):
                    and steady(cond, base, rep))
 
     def steady_cpu(cond, s, rep):
-        """Busy CPU-seconds per GB over laps 2.., one repetition."""
-        b = c = 0.0
-        for lap in laps:
-            r = by.get((cond, s, rep, lap))
-            if lap < 2 or r is None:
-                continue
-            if cpu_per_gb(r) is None:
-                return None
-            b += float(r["span_bytes"])
-            c += float(r["cpu_s"])
-        return c / (b / 1e9) if b > 0 else None
+        """Busy CPU-seconds per GB written."""
+        ab = late_sums(cond, s, rep, "cpu_s", "span_bytes")
+        if not ab or ab[0] < 0 or ab[1] <= 0:
+            return None
+        return ab[0] / (ab[1] / 1e9)
 
     sheader = ["cond", "strategy", "steady GB/s", "x naive", "x pwrite",
                "x odirect", "worst p99.9 us", "worst max us", "CPU-s/GB",
