@@ -675,12 +675,6 @@ static void test_hostile_dynamic(void **state)
 }
 
 /*
- * A slot beyond head: what a control block spanning pages shows when page
- * 0 (head) was captured older than the page of a caught-up consumer (a
- * power cut, a copy of a live ring). Not refused: inspect shows the slot
- * at head, its consumer resumes at head, a producer pulls it back.
- */
-/*
  * A ring whose data region starts at 2 MiB, where rings were created
  * before the data moved to 4 MiB: producer and consumer use the offset
  * in the header, over several laps, and the bytes land there in the file.
@@ -721,6 +715,12 @@ static void test_data_at_2mib(void **state)
 	tu_rm(path);
 }
 
+/*
+ * A slot beyond head: what a control block spanning pages shows when page
+ * 0 (head) was captured older than the page of a caught-up consumer (a
+ * power cut, a copy of a live ring). Not refused: inspect shows the slot
+ * at head, its consumer resumes at head, a producer pulls it back.
+ */
 static void test_slot_beyond_head(void **state)
 {
 	TU_PATH(path, "beyond");
