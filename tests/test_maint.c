@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -22,6 +24,7 @@
 #include <sys/mman.h>
 #include <linux/magic.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -190,6 +193,93 @@ static void test_policy_tmpfs(void **state)
 	mring_close(p);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* Extents of the file marked unwritten, after its dirty pages are
+ * written (FIEMAP_FLAG_SYNC); -1 if FIEMAP fails. */
+static int unwritten_extents(const char *path)
+{
+	enum { N = 64 };
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[N];
+	} q;
+	int fd = open(path, O_RDONLY);
+	uint64_t start = 0;
+	int found = 0;
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		memset(&q, 0, sizeof q);
+		q.fm.fm_start = start;
+		q.fm.fm_length = FIEMAP_MAX_OFFSET - start;
+		q.fm.fm_flags = FIEMAP_FLAG_SYNC;
+		q.fm.fm_extent_count = N;
+		if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) < 0) {
+			found = -1;
+			break;
+		}
+		if (q.fm.fm_mapped_extents == 0)
+			break;
+		const struct fiemap_extent *e = q.ext;
+		for (unsigned i = 0; i < q.fm.fm_mapped_extents; i++)
+			found += (e[i].fe_flags & FIEMAP_EXTENT_UNWRITTEN) != 0;
+		const struct fiemap_extent *last =
+			&e[q.fm.fm_mapped_extents - 1];
+		if (last->fe_flags & FIEMAP_EXTENT_LAST)
+			break;
+		start = last->fe_logical + last->fe_length;
+	}
+	close(fd);
+	return found;
+}
+
+/*
+ * ZERO on XFS writes zeros over the previous lap instead of zero-ranging
+ * it (XFS frees and reallocates the blocks for a zero-range: stalls of
+ * seconds). The blocks stay written, no extent becomes unwritten, and a
+ * durable consumer reads every byte of three laps intact. (With the
+ * zero-range, the chunks discarded beyond what was pre-zeroed are still
+ * unwritten when the producer closes.) Elsewhere: skipped; the
+ * filesystems stage of tools/test.sh runs it on XFS.
+ */
+static void test_xfs_zero_by_write(void **state)
+{
+	TU_PATH(path, "xfs");
+	struct mring_stats st;
+	struct statfs sf;
+	struct mring *p, *c;
+	uint64_t head = 0, pos = 0;
+	const void *q;
+	ssize_t n;
+
+	(void)state;
+	if (statfs(tu_dir(), &sf) < 0 || sf.f_type != XFS_SUPER_MAGIC) {
+		print_message("not on XFS (TMPDIR): skipped\n");
+		skip();
+	}
+	tu_create(path, 32 * MIB, 0, 0);
+	c = tu_consumer(path, "all");
+	p = open_producer(path, MRING_RECLAIM_ZERO, 1 * MIB);
+	while (head < 3 * 32 * MIB) {
+		write_bytes(p, &head, 4 * MIB);
+		while ((n = mring_peek(c, &q, 0)) > 0) {
+			assert_true(tu_check(q, pos, (size_t)n) < 0);
+			assert_rc(mring_release(c, (size_t)n), 0);
+			pos += (uint64_t)n;
+		}
+		assert_rc(n, -EAGAIN);
+	}
+	assert_true(pos == head);
+	assert_rc(mring_stats(p, &st), 0);
+	assert_int_equal(st.reclaim, MRING_RECLAIM_ZERO);
+	assert_true(st.reclaim_ops > 0);
+	assert_true(st.prezeroed_bytes > 0);
+	mring_close(p);
+	mring_close(c);
+	assert_int_equal(unwritten_extents(path), 0);
+	tu_rm(path);
 }
 
 /*
@@ -1099,6 +1189,7 @@ int main(void)
 		cmocka_unit_test(test_policy_selection),
 		cmocka_unit_test(test_policy_tmpfs),
 		cmocka_unit_test(test_reclaim_spares_unread),
+		cmocka_unit_test(test_xfs_zero_by_write),
 		cmocka_unit_test(test_reclaim_overwrite),
 		cmocka_unit_test(test_reopen_keeps_head_chunk),
 		cmocka_unit_test(test_no_major_faults),

@@ -216,7 +216,10 @@ enum mring_reclaim {
 	MRING_RECLAIM_AUTO = 0,  /* the measured default for the file system */
 	MRING_RECLAIM_NONE = 1,  /* leave everything in place */
 	MRING_RECLAIM_CACHE = 2, /* drop clean cached pages (fadvise) */
-	MRING_RECLAIM_ZERO = 3,  /* FALLOC_FL_ZERO_RANGE: blocks stay */
+	MRING_RECLAIM_ZERO = 3,  /* FALLOC_FL_ZERO_RANGE: blocks stay; on
+	                          * XFS (which frees and reallocates them
+	                          * for a zero-range) zeros written over the
+	                          * data instead */
 	MRING_RECLAIM_PUNCH = 4, /* FALLOC_FL_PUNCH_HOLE: blocks freed;
 	                          * CACHE on tmpfs, where a read fault on
 	                          * a hole needs memory (SIGBUS if full) */
