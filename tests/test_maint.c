@@ -200,38 +200,41 @@ static void test_policy_tmpfs(void **state)
 static int unwritten_extents(const char *path)
 {
 	enum { N = 64 };
-	struct {
-		struct fiemap fm;
-		struct fiemap_extent ext[N];
-	} q;
+	size_t size = sizeof(struct fiemap) + N * sizeof(struct fiemap_extent);
+	struct fiemap *fm = malloc(size);
 	int fd = open(path, O_RDONLY);
 	uint64_t start = 0;
 	int found = 0;
 
-	if (fd < 0)
+	if (fd < 0 || !fm) {
+		free(fm);
+		if (fd >= 0)
+			close(fd);
 		return -1;
+	}
 	for (;;) {
-		memset(&q, 0, sizeof q);
-		q.fm.fm_start = start;
-		q.fm.fm_length = FIEMAP_MAX_OFFSET - start;
-		q.fm.fm_flags = FIEMAP_FLAG_SYNC;
-		q.fm.fm_extent_count = N;
-		if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) < 0) {
+		memset(fm, 0, size);
+		fm->fm_start = start;
+		fm->fm_length = FIEMAP_MAX_OFFSET - start;
+		fm->fm_flags = FIEMAP_FLAG_SYNC;
+		fm->fm_extent_count = N;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0) {
 			found = -1;
 			break;
 		}
-		if (q.fm.fm_mapped_extents == 0)
+		if (fm->fm_mapped_extents == 0)
 			break;
-		const struct fiemap_extent *e = q.ext;
-		for (unsigned i = 0; i < q.fm.fm_mapped_extents; i++)
+		const struct fiemap_extent *e = fm->fm_extents;
+		for (unsigned i = 0; i < fm->fm_mapped_extents; i++)
 			found += (e[i].fe_flags & FIEMAP_EXTENT_UNWRITTEN) != 0;
 		const struct fiemap_extent *last =
-			&e[q.fm.fm_mapped_extents - 1];
+			&e[fm->fm_mapped_extents - 1];
 		if (last->fe_flags & FIEMAP_EXTENT_LAST)
 			break;
 		start = last->fe_logical + last->fe_length;
 	}
 	close(fd);
+	free(fm);
 	return found;
 }
 
