@@ -133,19 +133,19 @@ static uint64_t lo_chunk(uint64_t a, uint64_t b)
  * for a ring that stays in the page cache anyway (there, zero-range over
  * pages written a moment ago even forces their write-back first).
  */
-static bool in_memory_fs(int fd)
+/* The file system's magic number (linux/magic.h); 0 if unknown. */
+static long fs_type(int fd)
 {
 	struct statfs sf;
 
-	return fstatfs(fd, &sf) == 0 &&
-	       (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+	return fstatfs(fd, &sf) == 0 ? (long)sf.f_type : 0;
 }
 
-static bool on_xfs(int fd)
+static bool in_memory_fs(int fd)
 {
-	struct statfs sf;
+	long t = fs_type(fd);
 
-	return fstatfs(fd, &sf) == 0 && sf.f_type == XFS_SUPER_MAGIC;
+	return t == TMPFS_MAGIC || t == RAMFS_MAGIC;
 }
 
 static int auto_policy(int fd, uint64_t cap, uint64_t budget)
@@ -1055,12 +1055,13 @@ int mring__maint_create(struct mring *r, const struct mring_config *cfg)
 	 * groups' locks and on the log (stalls of 1-4 s a lap with eight
 	 * writers). Writing the zeros over the old data keeps the blocks
 	 * where they are, and the pre-zeroing write is made anyway: eight
-	 * writers on an XFS image, laps 2+ 2.18 GB/s against 0.94, worst
-	 * chunk on laps 1-3 0.09-0.12 s against 2.1-4.5 s (README,
-	 * "Reclaim policies"). On ext4 the zero-range stays: without it,
-	 * chunk stalls of 130-260 ms came back.
+	 * writers on an XFS image, laps 2-4 3.10-3.31 GB/s against
+	 * 1.57-1.80, worst chunk per lap 77-81 ms against 0.83-2.65 s
+	 * (README, "Reclaim policies"). On ext4 the zero-range stays:
+	 * without it, chunk stalls of 130-260 ms came back.
 	 */
-	if (m->policy == MRING_RECLAIM_ZERO && m->zeros && on_xfs(r->fd))
+	if (m->policy == MRING_RECLAIM_ZERO && m->zeros &&
+	    fs_type(r->fd) == XFS_SUPER_MAGIC)
 		m->zero_by_write = true;
 	/*
 	 * Plain system calls by default: on the 2-vCPU machine we measure on,
